@@ -1,0 +1,174 @@
+"""The assistant core: a question in, tags and ranked draft answers with their sources out.
+
+No HTTP and no CLI here: both shells call ``Assistant``. The published index is re-read when the ``current``
+pointer moves; a new build that fails to load is logged and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from erp_assist.domain import Chunk, Hit, SuggestResult, Suggestion
+from erp_assist.errors import ErpAssistError, ModelNotTrainedError
+from erp_assist.settings import Settings
+from indexer.embedding import Embedder
+from indexer.index import KnowledgeIndex, current_build_dir, load_index
+from indexer.retrieval import FusionConfig, Retriever
+from indexer.text import TextProcessor, strip_chat_markup
+from models.classifier import QuestionClassifier, load_labelled, validate_question
+from models.taxonomy import load_taxonomy
+
+__all__ = ["Assistant", "load_or_train_classifier", "fusion_config"]
+
+log = logging.getLogger(__name__)
+_SENTENCE = re.compile(r"(?<=[。！？；!?;\n])")
+_EXCERPT_CHARS = 120
+_NEAR_DUPLICATE = 0.9
+
+
+def fusion_config(settings: Settings) -> FusionConfig:
+    return FusionConfig(
+        method=settings.fusion,
+        bm25_weight=settings.bm25_weight,
+        dense_weight=settings.dense_weight,
+        rrf_k=settings.rrf_k,
+        candidate_k=settings.candidate_k,
+        module_boost=settings.module_boost,
+    )
+
+
+def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
+    """The saved classifier; trained from the labelled data (and saved) when there is none yet."""
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    try:
+        return QuestionClassifier.load(settings.classifier_path, taxonomy, settings.module_confidence_threshold)
+    except ModelNotTrainedError as exc:
+        log.warning("%s — training a classifier from %s", exc, settings.classifier_data_dir)
+    classifier = QuestionClassifier(taxonomy, module_threshold=settings.module_confidence_threshold)
+    classifier.train(load_labelled(settings.classifier_data_dir, taxonomy))
+    classifier.save(settings.classifier_path)
+    return classifier
+
+
+@dataclass(frozen=True)
+class _Serving:
+    build_name: str
+    index: KnowledgeIndex
+    retriever: Retriever
+
+
+def _bigrams(text: str) -> set[str]:
+    text = re.sub(r"\s+", "", text)
+    return {text[i : i + 2] for i in range(len(text) - 1)}
+
+
+def _similar(a: str, b: str) -> bool:
+    x, y = _bigrams(a), _bigrams(b)
+    return bool(x and y) and len(x & y) / len(x | y) >= _NEAR_DUPLICATE
+
+
+class Assistant:
+    """Classifies a question and drafts answers from the published index. ``load()`` reads models once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.processor = TextProcessor(settings.user_dict)
+        self.embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size)
+        self.classifier: QuestionClassifier | None = None
+        self._serving: _Serving | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Assistant:
+        self.processor.warm_up()
+        self.embedder.load()
+        self.classifier = load_or_train_classifier(self.settings)
+        self._serving = self._open(current_build_dir(self.settings.index_dir))
+        return self
+
+    def _open(self, build: Path) -> _Serving:
+        index = load_index(build, expected_dimension=self.embedder.dimension)
+        return _Serving(build.name, index, Retriever(index, self.processor, self.embedder))
+
+    @property
+    def serving(self) -> _Serving:
+        if self._serving is None:
+            raise ErpAssistError("the assistant is not loaded; call load() first")
+        return self._serving
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self.serving.index
+
+    def refresh(self) -> bool:
+        """Switch to a newly published build; keep serving the old one if the new one cannot be loaded."""
+        try:
+            build = current_build_dir(self.settings.index_dir)
+        except ErpAssistError as exc:
+            log.error("index pointer unreadable, keeping %s: %s", self.serving.build_name, exc)
+            return False
+        if build.name == self.serving.build_name:
+            return False
+        with self._lock:
+            if build.name == self.serving.build_name:
+                return False
+            try:
+                self._serving = self._open(build)
+            except ErpAssistError as exc:
+                log.error("new build %s failed to load, keeping %s: %s", build.name, self.serving.build_name, exc)
+                return False
+        log.info("now serving index build %s", build.name)
+        return True
+
+    def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
+        """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
+        question = validate_question(question, self.settings.max_question_chars)
+        assert self.classifier is not None, "Assistant.load() was not called"
+        serving = self.serving
+        classification = self.classifier.classify(question)
+        top_k = top_k or self.settings.top_k
+        hits = serving.retriever.hybrid(
+            question, self.settings.candidate_k, fusion_config(self.settings), module=classification.module
+        )
+        best = hits[0].score if hits else 0.0
+        abstained = best < self.settings.abstain_threshold
+        suggestions = [] if abstained else self._draft(question, hits, top_k)
+        return SuggestResult(question, classification, suggestions, abstained, build_id=serving.index.build_id)
+
+    def _draft(self, question: str, hits: list[Hit], top_k: int) -> list[Suggestion]:
+        chosen: list[Hit] = []
+        for hit in hits:
+            if hit.score < self.settings.abstain_threshold:
+                break
+            if any(hit.chunk.uri == c.chunk.uri or _similar(hit.chunk.text, c.chunk.text) for c in chosen):
+                continue
+            chosen.append(hit)
+            if len(chosen) == top_k:
+                break
+        return [
+            Suggestion(
+                rank=rank,
+                score=round(hit.score, 4),
+                draft=hit.chunk.text,
+                source=hit.chunk.link,
+                excerpt=self._excerpt(question, hit.chunk),
+                module=hit.chunk.module,
+            )
+            for rank, hit in enumerate(chosen, start=1)
+        ]
+
+    def _excerpt(self, question: str, chunk: Chunk) -> str:
+        """The sentence of the chunk that shares the most with the question."""
+        wanted = _bigrams(self.processor.normalize(question))
+        sentences = [s.strip() for s in _SENTENCE.split(strip_chat_markup(chunk.text)) if s.strip()]
+        if not sentences:
+            return chunk.text[:_EXCERPT_CHARS]
+        best = max(sentences, key=lambda s: len(wanted & _bigrams(self.processor.normalize(s))))
+        return best if len(best) <= _EXCERPT_CHARS else best[:_EXCERPT_CHARS] + "…"
+
+    def source(self, uri: str) -> list[Chunk]:
+        """All chunks of a source link (a whole FAQ entry, SOP document or section, chat thread)."""
+        return self.index.chunk_by_uri(uri)

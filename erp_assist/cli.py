@@ -1,0 +1,223 @@
+"""The ``erp-assist`` command line: a thin shell over the core that formats results for people."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from erp_assist.errors import ErpAssistError, InvalidQuestionError
+from erp_assist.settings import Settings
+
+app = typer.Typer(
+    help="erp-assist: answers for ERP support groups from their own FAQ, SOPs and chat history.\n\n"
+    "Example: erp-assist index && erp-assist ask \"月结时提示凭证未过账怎么办\"",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "write": "写入索引", "publish": "发布"}
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(exc: Exception, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code)
+
+
+@app.command()
+def index(
+    data_dir: Annotated[Optional[Path], typer.Option(help="Knowledge-base directory (default: settings)")] = None,
+) -> None:
+    """Build the index from the knowledge base and publish it atomically.
+
+    Example: erp-assist index --data-dir data/demo
+    """
+    from indexer.build import build_index
+
+    settings = _settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=max(total, 1))
+            progress.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+        try:
+            report = build_index(settings, progress=on_progress)
+        except ErpAssistError as exc:
+            raise _fail(exc) from exc
+    manifest = report.manifest
+    table = Table(title=f"索引构建完成 build {report.build_id}")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    for source, count in sorted(manifest["counts"]["by_source"].items()):
+        table.add_row(f"chunks: {source}", str(count))
+    table.add_row("chunks 合计", str(manifest["counts"]["chunks"]))
+    table.add_row("聊天线程 已解决 / 未解决", f"{manifest['counts']['chat_threads_resolved']} / "
+                  f"{manifest['counts']['chat_threads_unresolved']}")
+    table.add_row("复用向量 (未变更 chunk)", str(report.reused_embeddings))
+    table.add_row("跳过的文件", str(len(report.skipped)))
+    table.add_row("耗时 (s)", f"{report.seconds:.1f}")
+    console.print(table)
+    for skipped in report.skipped:
+        err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    rate = manifest["embedder"]["unknown_token_rate"]
+    if rate > 0.2:
+        err.print(f"[yellow]warning:[/] embedder {manifest['embedder']['name']} maps {rate:.0%} of the corpus to "
+                  "unknown tokens: it does not read most of your text; set ERP_ASSIST_EMBEDDER to a Chinese model")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, as an ERP group member would ask it")],
+    top_k: Annotated[Optional[int], typer.Option(help="Number of drafts")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Tag a question and show ranked draft answers with their sources.
+
+    Example: erp-assist ask "月结时提示凭证未过账怎么办"
+    """
+    from assistant.service import Assistant
+
+    try:
+        result = Assistant(_settings()).load().suggest(question, top_k=top_k)
+    except InvalidQuestionError as exc:
+        raise _fail(exc, code=2) from exc
+    except ErpAssistError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        from assistant.schemas import SuggestResponse
+
+        console.print_json(SuggestResponse.from_result(result, question_id=None).model_dump_json())
+        return
+    c = result.classification
+    console.print(f"[bold]模块[/] {c.module} ({c.module_confidence:.2f})   [bold]紧急度[/] {c.urgency} "
+                  f"({c.urgency_confidence:.2f})   依据: {'、'.join(c.cues) or '-'}")
+    if result.abstained:
+        console.print("[yellow]知识库中没有足够可靠的答案，已转人工（专家）处理。[/]")
+        return
+    table = Table(show_lines=True)
+    for column in ("#", "得分", "建议答复", "来源"):
+        table.add_column(column)
+    for s in result.suggestions:
+        draft = s.draft if len(s.draft) <= 300 else s.draft[:300] + "…"
+        table.add_row(str(s.rank), f"{s.score:.2f}", draft, f"{s.source.title}\n{s.source.uri}")
+    console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Bind address (default: settings)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: settings)")] = None,
+) -> None:
+    """Start the HTTP API (POST /v1/suggest, GET /healthz).
+
+    Example: erp-assist serve --port 8000
+    """
+    import uvicorn
+
+    from assistant.app import create_app
+
+    settings = _settings()
+    host, port = host or settings.api_host, port or settings.api_port
+    console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("train-classifier")
+def train_classifier() -> None:
+    """Retrain the module/urgency classifier from the labelled questions and save it.
+
+    Example: erp-assist train-classifier
+    """
+    from models.classifier import QuestionClassifier, load_labelled
+    from models.taxonomy import load_taxonomy
+
+    settings = _settings()
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    items = load_labelled(settings.classifier_data_dir, taxonomy)
+    with console.status(f"training on {len(items)} labelled questions…"):
+        classifier = QuestionClassifier(taxonomy, settings.module_confidence_threshold).train(items)
+        classifier.save(settings.classifier_path)
+    console.print(f"saved {settings.classifier_path} (taxonomy {taxonomy.hash}, {len(items)} questions)")
+
+
+@app.command()
+def classify(question: Annotated[str, typer.Argument(help="Question to tag")]) -> None:
+    """Print module, urgency, confidences and cue n-grams for one question.
+
+    Example: erp-assist classify "仓库发不了货，急"
+    """
+    from assistant.service import load_or_train_classifier
+    from models.classifier import validate_question
+
+    settings = _settings()
+    try:
+        text = validate_question(question, settings.max_question_chars)
+        result = load_or_train_classifier(settings).classify(text)
+    except InvalidQuestionError as exc:
+        raise _fail(exc, code=2) from exc
+    except ErpAssistError as exc:
+        raise _fail(exc) from exc
+    console.print(f"模块 {result.module} ({result.module_confidence:.2f})  紧急度 {result.urgency} "
+                  f"({result.urgency_confidence:.2f})  依据: {'、'.join(result.cues) or '-'}")
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Optional[Path], typer.Option(help="Golden-format JSONL (default: eval/data/golden.jsonl)")] = None,
+    out: Annotated[Path, typer.Option(help="Where report.json is written")] = Path("var/eval/report.json"),
+) -> None:
+    """Evaluate retrieval and classification on the golden set and print the table.
+
+    Example: erp-assist eval --dataset eval/data/golden.jsonl
+    """
+    from eval.runner import DEFAULT_DATASET, run_eval
+
+    settings = _settings()
+    try:
+        report = run_eval(settings, dataset or DEFAULT_DATASET, on_progress=None)
+    except ErpAssistError as exc:
+        raise _fail(exc) from exc
+    for warning in report.warnings:
+        err.print(f"[yellow]{warning}[/]")
+    table = Table(title=f"评测 {report.dataset} ({report.n_questions} 题, build {report.build_id})")
+    table.add_column("system")
+    metric_names = list(next(iter(report.retrieval.values())).keys())
+    for name in metric_names:
+        table.add_column(name, justify="right")
+    for system, metrics in report.retrieval.items():
+        table.add_row(system, *(f"{metrics[m]:.3f}" for m in metric_names))
+    console.print(table)
+    cls = Table(title="分类")
+    cls.add_column("metric")
+    cls.add_column("value", justify="right")
+    for name, value in report.classification.items():
+        cls.add_row(name, f"{value:.3f}")
+    for name, value in report.abstention.items():
+        cls.add_row(name, f"{value:.3f}")
+    console.print(cls)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    console.print(f"report: {out}")
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    app()

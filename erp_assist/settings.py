@@ -1,0 +1,66 @@
+"""The one configuration object; every stage receives it explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All tunables of erp-assist. Environment variables use the prefix ``ERP_ASSIST_``."""
+
+    model_config = SettingsConfigDict(env_prefix="ERP_ASSIST_", env_file=".env", extra="ignore")
+
+    # Where things live
+    data_dir: Path = Field(Path("data/demo"), description="Knowledge-base sources: faq.csv, sops/, chats/")
+    index_dir: Path = Field(Path("var/index"), description="Published index builds and the current pointer")
+    classifier_path: Path = Field(Path("var/models/classifier.joblib"), description="Trained classifier file")
+    classifier_data_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "models" / "data" / "train",
+        description="Labelled questions (JSONL) the classifier is trained on",
+    )
+    taxonomy_path: Path = Field(
+        Path(__file__).resolve().parent.parent / "models" / "taxonomy.yaml",
+        description="ERP modules and urgency levels",
+    )
+    database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
+    user_dict: Path | None = Field(None, description="Extra jieba user dictionary, one word per line")
+
+    # Building
+    keep_builds: int = Field(3, ge=1, description="Published builds kept for rollback")
+    chat_thread_window_minutes: int = Field(120, ge=1, description="How long a chat question stays open")
+    title_weight: int = Field(2, ge=1, description="Times a FAQ question / heading counts in BM25 vs. the body")
+    hnsw_threshold: int = Field(200_000, ge=1, description="Chunk count above which FAISS uses HNSW")
+
+    # Embedding
+    embedder: str = Field(
+        "all-MiniLM-L6-v2",
+        description="sentence-transformers model name or local path (the packaged MiniLM works offline)",
+    )
+    device: str = Field("cpu", description="torch device for the embedder")
+    embed_batch_size: int = Field(32, ge=1)
+
+    # Chunking
+    chunk_size: int = Field(400, ge=50, description="Target SOP chunk size in characters")
+    chunk_overlap: int = Field(40, ge=0)
+
+    # Retrieval
+    top_k: int = Field(5, ge=1, le=50)
+    candidate_k: int = Field(50, ge=1, description="Candidates each retriever passes to fusion")
+    fusion: Literal["rrf", "weighted"] = "weighted"
+    rrf_k: int = Field(60, ge=1)
+    bm25_weight: float = Field(1.0, ge=0.0)
+    dense_weight: float = Field(0.0, ge=0.0, description="Dense share in fusion; 0 = lexical only")
+    module_boost: float = Field(0.05, ge=0.0, description="Score bonus for chunks of the predicted module")
+    abstain_threshold: float = Field(0.15, ge=0.0, description="Best fused score below this means no answer")
+
+    # Questions
+    max_question_chars: int = Field(4000, ge=1)
+    module_confidence_threshold: float = Field(0.35, ge=0.0, le=1.0)
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=1, le=65535)

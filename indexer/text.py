@@ -1,0 +1,112 @@
+"""Chinese text normalization and the multi-granularity token stream used by BM25.
+
+Documents and questions go through the same ``TextProcessor`` so that both sides agree on every token:
+jieba words (with the ERP dictionary), CJK character unigrams and bigrams, and codes kept whole.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cached_property
+from pathlib import Path
+
+__all__ = ["TextProcessor", "normalize", "strip_chat_markup", "DICT_DIR"]
+
+DICT_DIR = Path(__file__).resolve().parent / "dicts"
+
+_CHAT_LABEL = re.compile(r"【\s*(问题|截图|期望结果|现象|补充|背景|问题描述|报错|附件)\s*】")
+_PLACEHOLDER = re.compile(r"\[(图片|表情|文件|语音|视频|链接|动画表情|image|sticker)\]", re.IGNORECASE)
+_MENTION = re.compile(r"@[^\s@，,:：]{1,20}")
+# Emoji and pictographs: chat decoration, never meaning.
+_EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]")
+_PUNCT_MAP = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"', "』": '"',
+                            "、": ",", "～": "~", "—": "-", "–": "-", "【": "[", "】": "]"})
+# Document numbers, material codes, error codes and T-codes: anything mixing letters and digits
+# or joined by -, _, . or / (PO-2024-0315, MAT-000123, E1234, ME21N, F-02, F.13).
+_CODE = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)+|[a-z]+\d[a-z0-9]*|\d+[a-z][a-z0-9]*")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+_WORD_OK = re.compile(r"[\w\u3400-\u9fff]")
+
+
+def strip_chat_markup(text: str) -> str:
+    """Remove chat decoration: 【问题】-style labels, @mentions, [图片] placeholders, emoji."""
+    text = _CHAT_LABEL.sub(" ", text)
+    text = _PLACEHOLDER.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    return _EMOJI.sub(" ", text)
+
+
+def normalize(text: str, converter: object | None = None) -> str:
+    """Full-width→half-width (NFKC), Traditional→Simplified, lower case, chat markup removed,
+    punctuation unified, whitespace collapsed. The original text is kept elsewhere for display."""
+    text = strip_chat_markup(text)
+    text = unicodedata.normalize("NFKC", text)
+    if converter is not None:
+        text = converter.convert(text)  # type: ignore[attr-defined]
+    text = text.translate(_PUNCT_MAP).lower()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+class TextProcessor:
+    """Normalizes and tokenizes Chinese ERP text. Heavy parts (jieba, OpenCC) load lazily, once."""
+
+    def __init__(self, user_dict: Path | None = None, *, words: bool = True, chars: bool = True) -> None:
+        self.user_dict = user_dict
+        self.words = words
+        self.chars = chars
+
+    @cached_property
+    def _converter(self) -> object:
+        import opencc
+
+        return opencc.OpenCC("t2s")
+
+    @cached_property
+    def _jieba(self):  # noqa: ANN202 - jieba has no types
+        import jieba
+
+        jieba.setLogLevel(60)
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        tokenizer.load_userdict(str(DICT_DIR / "erp.txt"))
+        if self.user_dict is not None:
+            if not self.user_dict.is_file():
+                raise ValueError(f"user_dict {self.user_dict} does not exist; set ERP_ASSIST_USER_DICT to a file")
+            tokenizer.load_userdict(str(self.user_dict))
+        return tokenizer
+
+    @cached_property
+    def stopwords(self) -> frozenset[str]:
+        lines = (DICT_DIR / "stopwords.txt").read_text(encoding="utf-8").splitlines()
+        return frozenset(line.strip() for line in lines if line.strip())
+
+    def normalize(self, text: str) -> str:
+        return normalize(text, self._converter)
+
+    def tokenize(self, text: str) -> list[str]:
+        """Token stream for BM25: codes whole, jieba words, CJK char unigrams and bigrams."""
+        norm = self.normalize(text)
+        tokens: list[str] = []
+        for match in _CODE.finditer(norm):
+            code = match.group(0)
+            tokens.append(code)
+            # "po-2024-0315" also yields "po" (the document type); T-codes like "me21n" stay whole only.
+            prefix = re.match(r"([a-z]+)[-_./]", code)
+            if prefix:
+                tokens.append(prefix.group(1))
+        rest = _CODE.sub(" ", norm)
+        if self.words:
+            for word in self._jieba.cut(rest):
+                word = word.strip()
+                if word and word not in self.stopwords and _WORD_OK.search(word):
+                    tokens.append(word)
+        if self.chars:
+            for run in _CJK.findall(rest):
+                tokens.extend(ch for ch in run if ch not in self.stopwords)
+                tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+        return tokens
+
+    def warm_up(self) -> None:
+        """Load jieba and OpenCC now instead of on the first question."""
+        self.tokenize("凭证过账")
