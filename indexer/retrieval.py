@@ -78,7 +78,7 @@ class Retriever:
             lex_rank = {int(r): i for i, r in enumerate(lex_rows) if lexical[r] > 0}
             dense_rank = {r: i for i, r in enumerate(dense_rows)}
             fused = {
-                r: config.bm25_weight / (config.rrf_k + lex_rank[r] + 1) * (r in lex_rank)
+                r: (config.bm25_weight / (config.rrf_k + lex_rank[r] + 1) if r in lex_rank else 0.0)
                 + (config.dense_weight / (config.rrf_k + dense_rank[r] + 1) if r in dense_rank else 0.0)
                 for r in rows
             }

@@ -21,7 +21,9 @@ _MENTION = re.compile(r"@[^\s@，,:：]{1,20}")
 # Emoji and pictographs: chat decoration, never meaning.
 _EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]")
 _PUNCT_MAP = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "「": '"', "」": '"', "『": '"', "』": '"',
-                            "、": ",", "～": "~", "—": "-", "–": "-", "【": "[", "】": "]"})
+                            "、": ",", "～": "~", "—": "-", "–": "-", "【": "[", "】": "]",
+                            # Variant characters staff type interchangeably in accounting terms (过帐/过账).
+                            "帐": "账"})
 # Document numbers, material codes, error codes and T-codes: anything mixing letters and digits
 # or joined by -, _, . or / (PO-2024-0315, MAT-000123, E1234, ME21N, F-02, F.13).
 _CODE = re.compile(r"[a-z0-9]+(?:[-_./][a-z0-9]+)+|[a-z]+\d[a-z0-9]*|\d+[a-z][a-z0-9]*")
@@ -70,11 +72,23 @@ class TextProcessor:
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()
         tokenizer.load_userdict(str(DICT_DIR / "erp.txt"))
+        for word in self.synonyms:
+            tokenizer.add_word(word, freq=500)
         if self.user_dict is not None:
             if not self.user_dict.is_file():
                 raise ValueError(f"user_dict {self.user_dict} does not exist; set ERP_ASSIST_USER_DICT to a file")
             tokenizer.load_userdict(str(self.user_dict))
         return tokenizer
+
+    @cached_property
+    def synonyms(self) -> dict[str, str]:
+        """Word → canonical word of its synonym group (dicts/synonyms.txt)."""
+        mapping: dict[str, str] = {}
+        for line in (DICT_DIR / "synonyms.txt").read_text(encoding="utf-8").splitlines():
+            words = [w.lower() for w in line.split()] if not line.startswith("#") else []
+            for word in words[1:]:
+                mapping[word] = words[0]
+        return mapping
 
     @cached_property
     def stopwords(self) -> frozenset[str]:
@@ -101,10 +115,13 @@ class TextProcessor:
                 word = word.strip()
                 if word and word not in self.stopwords and _WORD_OK.search(word):
                     tokens.append(word)
+                    if word in self.synonyms:
+                        tokens.append(self.synonyms[word])
         if self.chars:
             for run in _CJK.findall(rest):
                 tokens.extend(ch for ch in run if ch not in self.stopwords)
-                tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+                bigrams = (run[i : i + 2] for i in range(len(run) - 1))
+                tokens.extend(b for b in bigrams if b not in self.stopwords)
         return tokens
 
     def warm_up(self) -> None:

@@ -1,0 +1,38 @@
+# Two entry points, both from a fresh clone: `make run` (demo) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install run test index eval serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "erp-assist needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The CPU build of torch lies on local disk; any other spec would download GBs of CUDA wheels.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+index: install
+	$(BIN)/erp-assist index
+
+run: install
+	$(BIN)/erp-assist train-classifier
+	$(BIN)/erp-assist index
+	$(BIN)/erp-assist ask "月结时提示凭证未过账怎么办"
+	$(BIN)/erp-assist serve
+
+eval: install
+	$(BIN)/erp-assist eval
+
+test: install
+	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,23 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    assistant = request.app.state.assistant
+    try:
+        build = assistant.index.build_id
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
+        return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ready", "build_id": build})

@@ -1,0 +1,103 @@
+"""Shared fixtures: a tiny real Chinese KB, the real packaged embedder, a real built index, real classifier."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from erp_assist.settings import Settings  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+TINY_KB = DATA / "kb"
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
+    values = {
+        "data_dir": TINY_KB,
+        "index_dir": tmp / "index",
+        "classifier_path": tmp / "models" / "classifier.joblib",
+        "database_url": f"sqlite:///{tmp / 'erp.db'}",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real packaged all-MiniLM-L6-v2, loaded once per session."""
+    from indexer.embedding import Embedder
+
+    return Embedder("all-MiniLM-L6-v2").load()
+
+
+@pytest.fixture(scope="session")
+def processor():
+    from indexer.text import TextProcessor
+
+    tp = TextProcessor()
+    tp.warm_up()
+    return tp
+
+
+@pytest.fixture(scope="session")
+def trained_classifier_path(tmp_path_factory) -> Path:
+    """A classifier trained once on the real labelled data in models/data/train."""
+    from assistant.service import load_or_train_classifier
+
+    tmp = tmp_path_factory.mktemp("classifier")
+    settings = make_settings(tmp)
+    load_or_train_classifier(settings)
+    return settings.classifier_path
+
+
+@pytest.fixture(scope="session")
+def session_settings(tmp_path_factory, trained_classifier_path) -> Settings:
+    tmp = tmp_path_factory.mktemp("session")
+    return make_settings(tmp, classifier_path=trained_classifier_path)
+
+
+@pytest.fixture(scope="session")
+def built_index(session_settings, embedder, processor):
+    """The tiny KB built and published once with the real model, FAISS and BM25."""
+    from indexer.build import build_index
+
+    return build_index(session_settings, embedder=embedder, processor=processor)
+
+
+@pytest.fixture(scope="session")
+def assistant(session_settings, built_index):
+    from assistant.service import Assistant
+
+    return Assistant(session_settings).load()
+
+
+@pytest.fixture
+def settings(tmp_path, trained_classifier_path) -> Settings:
+    """Fresh directories per test, with the session's trained classifier copied in."""
+    target = tmp_path / "models" / "classifier.joblib"
+    target.parent.mkdir(parents=True)
+    shutil.copy(trained_classifier_path, target)
+    return make_settings(tmp_path, classifier_path=target)
+
+
+@pytest.fixture
+def kb_copy(tmp_path) -> Path:
+    """A writable copy of the tiny KB."""
+    target = tmp_path / "kb"
+    shutil.copytree(TINY_KB, target)
+    return target
+
+
+def requires_shared(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/data ships only with the development workspace)")
+    return path
