@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from erp_assist.domain import Chunk, Hit, SuggestResult, Suggestion
+from collections.abc import Callable
+
+from erp_assist.domain import UNKNOWN_MODULE, Chunk, Hit, SuggestResult, Suggestion
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
@@ -22,7 +24,7 @@ from indexer.text import TextProcessor, strip_chat_markup
 from models.classifier import QuestionClassifier, load_labelled, validate_question
 from models.taxonomy import load_taxonomy
 
-__all__ = ["Assistant", "load_or_train_classifier", "fusion_config"]
+__all__ = ["Assistant", "load_or_train_classifier", "fusion_config", "module_tagger"]
 
 log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"(?<=[。！？；!?;\n])")
@@ -39,6 +41,15 @@ def fusion_config(settings: Settings) -> FusionConfig:
         candidate_k=settings.candidate_k,
         module_boost=settings.module_boost,
     )
+
+
+def module_tagger(classifier: QuestionClassifier) -> Callable[[list[str]], list[str]]:
+    """Labels for chunks without a module (chat threads), for ``build_index``; ``unknown`` stays untagged."""
+
+    def tag(texts: list[str]) -> list[str]:
+        return [c.module if c.module != UNKNOWN_MODULE else "" for c in classifier.classify_many(texts)]
+
+    return tag
 
 
 def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
@@ -59,6 +70,23 @@ class _Serving:
     build_name: str
     index: KnowledgeIndex
     retriever: Retriever
+
+
+def _module_votes(hits: list[Hit]) -> dict[str, float]:
+    """Score-weighted share of each module among the best hits: what the knowledge base says the topic is."""
+    votes: dict[str, float] = {}
+    for hit in hits:
+        if hit.chunk.module:
+            votes[hit.chunk.module] = votes.get(hit.chunk.module, 0.0) + hit.score
+    total = sum(votes.values())
+    return {m: v / total for m, v in votes.items()} if total else {}
+
+
+def _boost(hits: list[Hit], module: str, boost: float) -> list[Hit]:
+    if not boost:
+        return hits
+    boosted = [replace(h, score=h.score + boost) if h.chunk.module == module else h for h in hits]
+    return sorted(boosted, key=lambda h: -h.score)
 
 
 def _bigrams(text: str) -> set[str]:
@@ -128,12 +156,17 @@ class Assistant:
         question = validate_question(question, self.settings.max_question_chars)
         assert self.classifier is not None, "Assistant.load() was not called"
         serving = self.serving
-        classification = self.classifier.classify(question)
         top_k = top_k or self.settings.top_k
-        hits = serving.retriever.hybrid(
-            question, self.settings.candidate_k, fusion_config(self.settings), module=classification.module
+        config = fusion_config(self.settings)
+        hits = serving.retriever.hybrid(question, self.settings.candidate_k, replace(config, module_boost=0.0))
+        classification = self.classifier.with_evidence(
+            self.classifier.classify(question),
+            _module_votes(hits[: self.settings.module_evidence_k]),
+            self.settings.module_evidence_weight,
         )
+        # Abstain on the evidence itself, before the module bonus can lift a weak match over the bar.
         best = hits[0].score if hits else 0.0
+        hits = _boost(hits, classification.module, config.module_boost)
         abstained = best < self.settings.abstain_threshold
         suggestions = [] if abstained else self._draft(question, hits, top_k)
         return SuggestResult(question, classification, suggestions, abstained, build_id=serving.index.build_id)

@@ -59,7 +59,10 @@ def index(
             progress.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
 
         try:
-            report = build_index(settings, progress=on_progress)
+            from assistant.service import load_or_train_classifier, module_tagger
+
+            tagger = module_tagger(load_or_train_classifier(settings))
+            report = build_index(settings, progress=on_progress, module_tagger=tagger)
         except ErpAssistError as exc:
             raise _fail(exc) from exc
     manifest = report.manifest

@@ -55,11 +55,15 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(1.0, ge=0.0)
     dense_weight: float = Field(0.0, ge=0.0, description="Dense share in fusion; 0 = lexical only")
     module_boost: float = Field(0.05, ge=0.0, description="Score bonus for chunks of the predicted module")
-    abstain_threshold: float = Field(0.15, ge=0.0, description="Best fused score below this means no answer")
+    abstain_threshold: float = Field(0.12, ge=0.0, description="Best fused score below this means no answer")
 
     # Questions
     max_question_chars: int = Field(4000, ge=1)
     module_confidence_threshold: float = Field(0.35, ge=0.0, le=1.0)
+    module_evidence_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="Share of the module decision taken from the modules of the best sources"
+    )
+    module_evidence_k: int = Field(5, ge=1, description="Best sources whose modules vote")
 
     # API
     api_host: str = "127.0.0.1"

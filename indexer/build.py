@@ -14,7 +14,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -95,8 +95,12 @@ def build_index(
     processor: TextProcessor | None = None,
     progress: ProgressCallback | None = None,
     publish: bool = True,
+    module_tagger: Callable[[list[str]], list[str]] | None = None,
 ) -> BuildReport:
-    """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it."""
+    """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it.
+
+    ``module_tagger`` labels chunks whose source has no module (chat threads) from their text.
+    """
     started = time.perf_counter()
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
     processor = processor or TextProcessor(settings.user_dict)
@@ -107,6 +111,11 @@ def build_index(
     chunks = chunk_documents(loaded.documents, settings.chunk_size, settings.chunk_overlap)
     if not chunks:
         raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
+    untagged = [i for i, c in enumerate(chunks) if not c.module]
+    if module_tagger and untagged:
+        labels = module_tagger([chunks[i].search_text for i in untagged])
+        for i, label in zip(untagged, labels):
+            chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, "module_inferred": True})
 
     tokens = []
     for i, chunk in enumerate(chunks, start=1):

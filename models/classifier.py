@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -114,8 +114,8 @@ class QuestionClassifier:
         urgency_classes = list(self.urgency_model.classes_)  # type: ignore[union-attr]
         results = []
         for row in range(len(texts)):
-            mp = dict(zip(module_classes, map(float, module_probs[row])))
-            up = dict(zip(urgency_classes, map(float, urgency_probs[row])))
+            mp = {str(k): float(v) for k, v in zip(module_classes, module_probs[row])}
+            up = {str(k): float(v) for k, v in zip(urgency_classes, urgency_probs[row])}
             best_module = max(mp, key=mp.get)
             module = best_module if mp[best_module] >= self.module_threshold else UNKNOWN_MODULE
             # A missed outage costs most: P1 wins whenever its probability clears its own, lower bar.
@@ -132,6 +132,23 @@ class QuestionClassifier:
                 )
             )
         return results
+
+    def with_evidence(self, result: Classification, evidence: dict[str, float], weight: float) -> Classification:
+        """Blend the module probabilities with outside evidence (e.g. the modules of the best-matching
+        knowledge-base sources, summing to 1); ``weight`` is the evidence's share."""
+        if weight <= 0 or not evidence:
+            return result
+        blended = {
+            m: (1 - weight) * result.module_scores.get(m, 0.0) + weight * evidence.get(m, 0.0)
+            for m in self.taxonomy.module_ids
+        }
+        best = max(blended, key=blended.get)
+        return replace(
+            result,
+            module=best if blended[best] >= self.module_threshold else UNKNOWN_MODULE,
+            module_confidence=round(blended[best], 4),
+            module_scores={k: round(v, 4) for k, v in blended.items()},
+        )
 
     def _cues(self, row, urgency: str, n: int = 5) -> list[str]:  # noqa: ANN001 - sparse row
         """The n-grams that pushed the question towards its urgency the most."""
