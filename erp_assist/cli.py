@@ -182,43 +182,79 @@ def classify(question: Annotated[str, typer.Argument(help="Question to tag")]) -
                   f"({result.urgency_confidence:.2f})  依据: {'、'.join(result.cues) or '-'}")
 
 
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
 @app.command("eval")
 def evaluate(
     dataset: Annotated[Optional[Path], typer.Option(help="Golden-format JSONL (default: eval/data/golden.jsonl)")] = None,
-    out: Annotated[Path, typer.Option(help="Where report.json is written")] = Path("var/eval/report.json"),
+    out: Annotated[Path, typer.Option(help="Directory for report.json and report.html")] = Path("var/eval"),
+    public: Annotated[bool, typer.Option(help="Also run AFQMC and Odoo from ../shared/data when present")] = True,
+    public_limit: Annotated[Optional[int], typer.Option(help="Use only the first N AFQMC questions")] = None,
+    baseline: Annotated[Optional[Path], typer.Option(help="Earlier report.json to gate against")] = None,
+    max_drop: Annotated[float, typer.Option(help="Largest allowed drop of recall@5, MRR@10, module F1")] = 0.02,
 ) -> None:
-    """Evaluate retrieval and classification on the golden set and print the table.
+    """Evaluate the published build: BM25 variants, dense, hybrid and LangChain's EnsembleRetriever side by
+    side; module/urgency F1; abstention; latency. Exits 3 when --baseline shows a regression.
 
-    Example: erp-assist eval --dataset eval/data/golden.jsonl
+    Example: erp-assist eval --baseline var/eval/baseline.json --max-drop 0.02
     """
+    from eval.gate import regressions
+    from eval.report import write_reports
     from eval.runner import DEFAULT_DATASET, run_eval
 
     settings = _settings()
-    try:
-        report = run_eval(settings, dataset or DEFAULT_DATASET, on_progress=None)
-    except ErpAssistError as exc:
-        raise _fail(exc) from exc
-    for warning in report.warnings:
-        err.print(f"[yellow]{warning}[/]")
-    table = Table(title=f"评测 {report.dataset} ({report.n_questions} 题, build {report.build_id})")
-    table.add_column("system")
-    metric_names = list(next(iter(report.retrieval.values())).keys())
-    for name in metric_names:
-        table.add_column(name, justify="right")
-    for system, metrics in report.retrieval.items():
-        table.add_row(system, *(f"{metrics[m]:.3f}" for m in metric_names))
-    console.print(table)
-    cls = Table(title="分类")
-    cls.add_column("metric")
-    cls.add_column("value", justify="right")
-    for name, value in report.classification.items():
-        cls.add_row(name, f"{value:.3f}")
-    for name, value in report.abstention.items():
-        cls.add_row(name, f"{value:.3f}")
-    console.print(cls)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
-    console.print(f"report: {out}")
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=max(total, 1))
+            progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+        try:
+            report = run_eval(settings, dataset or DEFAULT_DATASET, include_public=public,
+                              public_limit=public_limit, on_progress=on_progress)
+        except (ErpAssistError, FileNotFoundError) as exc:
+            raise _fail(exc) from exc
+    for notice in report.notices:
+        err.print(f"[yellow]{notice}[/]")
+    for result in report.datasets.values():
+        if result.skipped:
+            err.print(f"[yellow]{result.name}: {len(result.skipped)} line(s) skipped[/]")
+            for problem in result.skipped:
+                err.print(f"  {problem}")
+        table = Table(title=f"{result.name}: {result.n_questions} 题 / {result.n_chunks} chunks")
+        table.add_column("system", no_wrap=True)
+        names = list(next(iter(result.systems.values())))
+        for name in names:
+            table.add_column(name, justify="right")
+        best = {n: max(m[n] for m in result.systems.values()) for n in names}
+        for system, metrics in result.systems.items():
+            table.add_row(system, *(f"[bold green]{metrics[n]:.3f}[/]" if metrics[n] == best[n] else f"{metrics[n]:.3f}"
+                                    for n in names))
+        console.print(table)
+        if result.classification:
+            cls = Table(title=f"{result.name}: 分类 / 拒答 / 延迟")
+            cls.add_column("metric")
+            cls.add_column("value", justify="right")
+            for name, value in {**result.classification, **result.abstention}.items():
+                cls.add_row(name, f"{value:.3f}")
+            for name, value in result.latency.items():
+                cls.add_row(f"suggest {name}", f"{value:.1f}")
+            console.print(cls)
+    data = report.to_dict()
+    json_path, html_path = write_reports(data, out)
+    console.print(f"report: {json_path}  {html_path}")
+    if baseline is not None:
+        failures = regressions(data, json.loads(baseline.read_text(encoding="utf-8")), max_drop)
+        if failures:
+            for failure in failures:
+                err.print(f"[bold red]regression[/] {failure}")
+            raise typer.Exit(3)
+        console.print(f"[green]no regression against {baseline} (max drop {max_drop})[/]")
 
 
 def main() -> None:  # pragma: no cover - console script entry

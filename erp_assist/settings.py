@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     # Where things live
     data_dir: Path = Field(Path("data/demo"), description="Knowledge-base sources: faq.csv, sops/, chats/")
     index_dir: Path = Field(Path("var/index"), description="Published index builds and the current pointer")
+    cache_dir: Path = Field(Path("var/cache"), description="Reusable caches (embeddings of benchmark corpora)")
     classifier_path: Path = Field(Path("var/models/classifier.joblib"), description="Trained classifier file")
     classifier_data_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "models" / "data" / "train",
@@ -27,6 +28,10 @@ class Settings(BaseSettings):
         description="ERP modules and urgency levels",
     )
     database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
+    shared_data_dir: Path = Field(
+        Path(__file__).resolve().parent.parent.parent / "shared" / "data",
+        description="Optional public benchmark data (AFQMC, Odoo docs) used by `erp-assist eval` when present",
+    )
     user_dict: Path | None = Field(None, description="Extra jieba user dictionary, one word per line")
 
     # Building

@@ -1,111 +1,205 @@
-"""Run the golden set through the real assistant and its baselines; return one flat, serializable report."""
+"""Run every dataset through our retrieval systems and the LangChain peer, plus tags, abstention and latency
+on the golden set; return one serializable report."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
-from erp_assist.domain import Hit
-from erp_assist.settings import Settings
-from eval.dataset import load_dataset
-from eval.metrics import abstention_metrics, classification_metrics, percentiles, retrieval_metrics
+from sklearn.metrics import confusion_matrix
 
-__all__ = ["EvalReport", "run_eval", "DEFAULT_DATASET", "ranked_sources"]
+from erp_assist import __version__
+from erp_assist.settings import Settings
+from eval.dataset import GoldenQuestion, load_dataset
+from eval.metrics import abstention_metrics, classification_metrics, percentiles, retrieval_metrics
+from eval.public import Benchmark, afqmc_benchmark, odoo_benchmark
+from eval.systems import RetrievalSystem, in_memory_index, langchain_system, our_systems, ranked_sources
+
+__all__ = ["DatasetResult", "EvalReport", "run_eval", "evaluate_retrieval", "DEFAULT_DATASET", "ranked_sources"]
 
 DEFAULT_DATASET = Path(__file__).resolve().parent / "data" / "golden.jsonl"
-_RANK_DEPTH = 10
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class DatasetResult:
+    name: str
+    sha256: str
+    n_questions: int
+    n_chunks: int
+    skipped: list[str]
+    systems: dict[str, dict[str, float]]
+    by_module: dict[str, dict[str, float]] = field(default_factory=dict)
+    classification: dict[str, float] = field(default_factory=dict)
+    confusion: dict[str, dict] = field(default_factory=dict)
+    abstention: dict[str, float] = field(default_factory=dict)
+    latency: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
 class EvalReport:
-    dataset: str
-    dataset_sha256: str
-    n_questions: int
+    created_at: str
+    code_version: str
     build_id: str
     embedder: str
-    retrieval: dict[str, dict[str, float]]
-    retrieval_by_module: dict[str, dict[str, float]]
-    classification: dict[str, float]
-    abstention: dict[str, float]
-    latency: dict[str, float]
-    warnings: list[str] = field(default_factory=list)
+    settings: dict
+    datasets: dict[str, DatasetResult]
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def primary(self) -> DatasetResult:
+        return next(iter(self.datasets.values()))
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def ranked_sources(hits: list[Hit], depth: int = _RANK_DEPTH) -> list[str]:
-    """Unique source links (anchor dropped) in rank order: gold labels name sources, not chunks."""
-    ranked: list[str] = []
-    for hit in hits:
-        uri = hit.chunk.uri.split("#")[0]
-        if uri not in ranked:
-            ranked.append(uri)
-        if len(ranked) == depth:
-            break
-    return ranked
+def evaluate_retrieval(systems: list[RetrievalSystem], questions: list[GoldenQuestion],
+                       on_progress: ProgressCallback | None = None, stage: str = "retrieval"
+                       ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, list[float]]]:
+    """Metrics per system, the last system's metrics per module, and each system's latencies in ms."""
+    runs: dict[str, list[tuple[list[str], set[str]]]] = {s.name: [] for s in systems}
+    latency: dict[str, list[float]] = {s.name: [] for s in systems}
+    by_module: dict[str, list[tuple[list[str], set[str]]]] = {}
+    for i, question in enumerate(questions, start=1):
+        relevant = {r.split("#")[0] for r in question.relevant}
+        for system in systems:
+            started = time.perf_counter()
+            ranked = system.search(question.question)
+            latency[system.name].append((time.perf_counter() - started) * 1000)
+            runs[system.name].append((ranked, relevant))
+        if question.module:
+            by_module.setdefault(question.module, []).append(runs[systems[-1].name][-1])
+        if on_progress:
+            on_progress(stage, i, len(questions))
+    metrics = {name: retrieval_metrics(r) for name, r in runs.items()}
+    return metrics, {m: retrieval_metrics(r) for m, r in sorted(by_module.items())}, latency
 
 
-def run_eval(settings: Settings, dataset_path: Path, on_progress: Callable[[int, int], None] | None = None,
-             assistant=None) -> EvalReport:  # noqa: ANN001 - Assistant, imported lazily
-    """Evaluate BM25-only, dense-only and the served hybrid on one dataset, plus tags, abstention, latency."""
-    from assistant.service import Assistant, fusion_config
+def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
+    from assistant.service import fusion_config
+
+    index = assistant.index
+    dataset = load_dataset(dataset_path, known_sources={c.uri.split("#")[0] for c in index.chunks})
+    questions = dataset.questions
+    results = {}
+    latencies = []
+    for i, q in enumerate(questions, start=1):
+        started = time.perf_counter()
+        results[q.id] = assistant.suggest(q.question)
+        latencies.append((time.perf_counter() - started) * 1000)
+        if on_progress:
+            on_progress("golden: suggest", i, len(questions))
+    config = fusion_config(settings)
+    by_question = {q.question: results[q.id] for q in questions}
+
+    def served_hybrid(question: str):  # noqa: ANN202 - hits of the served ranking
+        module = by_question[question].classification.module if question in by_question else None
+        return assistant.serving.retriever.hybrid(question, settings.candidate_k, config, module=module)
+
+    assistant.embedder.prime([q.question for q in questions])
+    systems = our_systems(index, assistant.processor, assistant.embedder, settings, hybrid=served_hybrid)
+    systems.insert(-1, langchain_system(index, assistant.embedder))
+    metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, "golden: retrieval")
+    assistant.embedder.prime([])
+
+    gold_m = [q.module for q in questions if q.module]
+    pred_m = [results[q.id].classification.module for q in questions if q.module]
+    gold_u = [q.urgency for q in questions if q.urgency]
+    pred_u = [results[q.id].classification.urgency.value for q in questions if q.urgency]
+    classification = {**classification_metrics(gold_m, pred_m, "module"), **classification_metrics(gold_u, pred_u, "urgency")}
+    p1_pred = [p == "P1" for p in pred_u]
+    p1_true = [g == "P1" for g in gold_u]
+    both = sum(a and b for a, b in zip(p1_pred, p1_true))
+    classification["p1_recall"] = both / sum(p1_true) if sum(p1_true) else 0.0
+    classification["p1_precision"] = both / sum(p1_pred) if sum(p1_pred) else 0.0
+    confusion = {}
+    for head, gold, pred in (("module", gold_m, pred_m), ("urgency", gold_u, pred_u)):
+        labels = sorted(set(gold) | set(pred))
+        confusion[head] = {"labels": labels, "matrix": confusion_matrix(gold, pred, labels=labels).tolist()}
+    return DatasetResult(
+        name="golden" if dataset_path == DEFAULT_DATASET else dataset_path.stem,
+        sha256=dataset.sha256,
+        n_questions=len(questions),
+        n_chunks=len(index.chunks),
+        skipped=dataset.problems,
+        systems=metrics,
+        by_module=by_module,
+        classification=classification,
+        confusion=confusion,
+        abstention=abstention_metrics([not q.answerable for q in questions], [results[q.id].abstained for q in questions]),
+        latency=percentiles(latencies),
+    )
+
+
+def _public(benchmark: Benchmark, settings: Settings, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
+    def progress(stage: str, done: int, total: int) -> None:
+        if on_progress and stage == "embed":
+            on_progress(f"{benchmark.name}: embed", done, total)
+
+    slug = assistant.embedder.name.replace("/", "_")
+    cache = settings.cache_dir / "embeddings" / f"{benchmark.name}-{slug}-{benchmark.sha256[:16]}.npz"
+    index = in_memory_index(benchmark.chunks, assistant.embedder, assistant.processor, settings, progress, cache)
+    assistant.embedder.prime([q.question for q in benchmark.questions])
+    systems = our_systems(index, assistant.processor, assistant.embedder, settings)
+    systems.insert(-1, langchain_system(index, assistant.embedder))
+    metrics, by_module, latency = evaluate_retrieval(systems, benchmark.questions, on_progress,
+                                                     f"{benchmark.name}: retrieval")
+    assistant.embedder.prime([])
+    return DatasetResult(
+        name=benchmark.name,
+        sha256=benchmark.sha256,
+        n_questions=len(benchmark.questions),
+        n_chunks=len(benchmark.chunks),
+        skipped=benchmark.problems,
+        systems=metrics,
+        by_module=by_module,
+        latency=percentiles(latency["hybrid"]),
+    )
+
+
+def run_eval(
+    settings: Settings,
+    dataset_path: Path = DEFAULT_DATASET,
+    *,
+    include_public: bool = True,
+    public_limit: int | None = None,
+    assistant=None,  # noqa: ANN001 - Assistant, imported lazily
+    on_progress: ProgressCallback | None = None,
+) -> EvalReport:
+    """Evaluate the published build on a golden-format dataset and, when present, the public benchmarks."""
+    from assistant.service import Assistant
 
     assistant = assistant or Assistant(settings).load()
-    index = assistant.index
-    known = {c.uri.split("#")[0] for c in index.chunks}
-    dataset = load_dataset(dataset_path, known_sources=known)
-    retriever = assistant.serving.retriever
-    depth = max(settings.candidate_k, 50)
-    config = fusion_config(settings)
-
-    runs: dict[str, list[tuple[list[str], set[str]]]] = {"bm25": [], "dense": [], "hybrid": []}
-    by_module: dict[str, list[tuple[list[str], set[str]]]] = {}
-    gold_module, pred_module, gold_urgency, pred_urgency = [], [], [], []
-    unanswerable, abstained, latencies = [], [], []
-    total = len(dataset.questions)
-    for i, q in enumerate(dataset.questions, start=1):
-        relevant = {r.split("#")[0] for r in q.relevant}
-        started = time.perf_counter()
-        result = assistant.suggest(q.question)
-        latencies.append((time.perf_counter() - started) * 1000)
-        hybrid = ranked_sources(retriever.hybrid(q.question, depth, config, module=result.classification.module))
-        runs["hybrid"].append((hybrid, relevant))
-        runs["bm25"].append((ranked_sources(retriever.lexical(q.question, depth)), relevant))
-        runs["dense"].append((ranked_sources(retriever.dense(q.question, depth)), relevant))
-        if q.module:
-            by_module.setdefault(q.module, []).append((hybrid, relevant))
-            gold_module.append(q.module)
-            pred_module.append(result.classification.module)
-        if q.urgency:
-            gold_urgency.append(q.urgency)
-            pred_urgency.append(result.classification.urgency.value)
-        unanswerable.append(not q.answerable)
-        abstained.append(result.abstained)
-        if on_progress:
-            on_progress(i, total)
-
-    classification = {
-        **classification_metrics(gold_module, pred_module, "module"),
-        **classification_metrics(gold_urgency, pred_urgency, "urgency"),
-    }
-    p1_gold = [p == "P1" for p in pred_urgency]
-    p1_true = [g == "P1" for g in gold_urgency]
-    hits = sum(a and b for a, b in zip(p1_gold, p1_true))
-    classification["p1_recall"] = hits / sum(p1_true) if sum(p1_true) else 0.0
-    classification["p1_precision"] = hits / sum(p1_gold) if sum(p1_gold) else 0.0
+    datasets = {}
+    golden = _golden(settings, dataset_path, assistant, on_progress)
+    datasets[golden.name] = golden
+    notices = []
+    if include_public:
+        shared = settings.shared_data_dir
+        for name, make in (
+            ("afqmc", lambda: afqmc_benchmark(shared / "afqmc" / "dev.jsonl", limit=public_limit)),
+            ("odoo", lambda: odoo_benchmark(shared / "odoo16-zh-docs", chunk_size=settings.chunk_size,
+                                            chunk_overlap=settings.chunk_overlap)),
+        ):
+            benchmark = make()
+            if benchmark is None:
+                notices.append(f"{name}: skipped, {shared} does not have it (public data ships with the dev workspace)")
+                continue
+            datasets[name] = _public(benchmark, settings, assistant, on_progress)
+    manifest = assistant.index.manifest
     return EvalReport(
-        dataset=str(dataset_path),
-        dataset_sha256=dataset.sha256,
-        n_questions=total,
-        build_id=index.build_id,
-        embedder=index.manifest["embedder"]["name"],
-        retrieval={name: retrieval_metrics(r) for name, r in runs.items()},
-        retrieval_by_module={m: retrieval_metrics(r) for m, r in sorted(by_module.items())},
-        classification=classification,
-        abstention=abstention_metrics(unanswerable, abstained),
-        latency=percentiles(latencies),
-        warnings=dataset.problems,
+        created_at=datetime.now(timezone.utc).isoformat(),
+        code_version=__version__,
+        build_id=assistant.index.build_id,
+        embedder=manifest["embedder"]["name"],
+        settings=settings.model_dump(mode="json", include={
+            "fusion", "bm25_weight", "dense_weight", "rrf_k", "candidate_k", "module_boost", "abstain_threshold",
+            "title_weight", "chunk_size", "module_evidence_weight",
+        }),
+        datasets=datasets,
+        notices=notices,
     )

@@ -32,7 +32,7 @@ from indexer.lexical import LexicalIndex
 from indexer.loaders import SkippedFile, load_sources
 from indexer.text import TextProcessor
 
-__all__ = ["BuildReport", "build_index", "lexical_tokens", "publish_build", "ProgressCallback"]
+__all__ = ["BuildReport", "build_index", "index_chunks", "lexical_tokens", "publish_build", "ProgressCallback"]
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -88,6 +88,26 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray]
     return matrix.astype(np.float32), len(chunks) - len(todo)
 
 
+def index_chunks(
+    chunks: list[Chunk],
+    embedder: Embedder,
+    processor: TextProcessor,
+    settings: Settings,
+    *,
+    cache: dict[str, np.ndarray] | None = None,
+    progress: ProgressCallback | None = None,
+) -> tuple[LexicalIndex, DenseIndex, int]:
+    """BM25 and FAISS over chunks (vectors found in ``cache`` by chunk id are reused); also the reuse count."""
+    tokens = []
+    for i, chunk in enumerate(chunks, start=1):
+        tokens.append(lexical_tokens(chunk, processor, settings.title_weight))
+        if progress and (i % 200 == 0 or i == len(chunks)):
+            progress("tokenize", i, len(chunks))
+    lexical = LexicalIndex().fit(tokens)
+    vectors, reused = _embed(chunks, embedder, cache or {}, progress)
+    return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
+
+
 def build_index(
     settings: Settings,
     *,
@@ -117,15 +137,9 @@ def build_index(
         for i, label in zip(untagged, labels):
             chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, "module_inferred": True})
 
-    tokens = []
-    for i, chunk in enumerate(chunks, start=1):
-        tokens.append(lexical_tokens(chunk, processor, settings.title_weight))
-        if progress and (i % 200 == 0 or i == len(chunks)):
-            progress("tokenize", i, len(chunks))
-    lexical = LexicalIndex().fit(tokens)
-
-    vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
-    dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
+    lexical, dense, reused = index_chunks(
+        chunks, embedder, processor, settings, cache=_cached_vectors(settings, embedder.name), progress=progress
+    )
 
     corpus_hash = hashlib.sha256("".join(sorted(c.id for c in chunks)).encode()).hexdigest()
     now = datetime.now(timezone.utc)

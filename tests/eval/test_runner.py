@@ -1,11 +1,17 @@
 import json
 
+import pytest
+from typer.testing import CliRunner
+
 from eval.dataset import load_dataset
+from eval.gate import regressions
+from eval.report import write_reports
 from eval.runner import run_eval
 
 
-def test_run_eval_on_tiny_golden_set(tmp_path, session_settings, assistant):
-    dataset = tmp_path / "golden.jsonl"
+@pytest.fixture(scope="module")
+def tiny_golden(tmp_path_factory):
+    path = tmp_path_factory.mktemp("golden") / "golden.jsonl"
     lines = [
         {"id": "1", "question": "关账提示还有凭证没过账", "relevant": ["kb://faq/t-fin-1"], "module": "finance", "urgency": "P1"},
         {"id": "2", "question": "账号被锁了登不上", "relevant": ["kb://faq/t-sys-1"], "module": "system", "urgency": "P1"},
@@ -14,16 +20,83 @@ def test_run_eval_on_tiny_golden_set(tmp_path, session_settings, assistant):
     ]
     text = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines)
     text += '\n{"id": "5", "relevant": []}\n{"id": "6", "question": "x", "relevant": ["kb://faq/missing"]}\nnot json\n'
-    dataset.write_text(text, encoding="utf-8")
-    report = run_eval(session_settings, dataset, assistant=assistant)
-    assert report.n_questions == 4
-    assert len(report.warnings) == 3
-    assert any(":6:" in w and "kb://faq/missing" in w for w in report.warnings)
-    assert set(report.retrieval) == {"bm25", "dense", "hybrid"}
-    assert report.retrieval["hybrid"]["recall@5"] == 1.0
-    assert report.abstention["abstain_recall"] == 1.0
-    assert 0 <= report.classification["module_macro_f1"] <= 1
-    assert report.latency["p50_ms"] > 0
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tiny_golden, session_settings, assistant):
+    return run_eval(session_settings, tiny_golden, include_public=False, assistant=assistant)
+
+
+def test_report_has_every_system_side_by_side(report):
+    result = report.datasets["golden"]
+    assert result.n_questions == 4
+    assert set(result.systems) == {"bm25", "bm25-words", "bm25-chars", "dense", "langchain-ensemble", "hybrid"}
+    assert result.systems["hybrid"]["recall@5"] == 1.0
+    assert result.abstention["abstain_recall"] == 1.0
+    assert 0 <= result.classification["module_macro_f1"] <= 1
+    assert result.confusion["module"]["labels"]
+    assert result.latency["p50_ms"] > 0
+
+
+def test_bad_lines_are_reported_with_line_numbers(report):
+    skipped = report.datasets["golden"].skipped
+    assert len(skipped) == 3
+    assert any(":6:" in w and "kb://faq/missing" in w for w in skipped)
+    assert any(":7:" in w for w in skipped)
+
+
+def test_json_and_self_contained_html(report, tmp_path):
+    json_path, html_path = write_reports(report.to_dict(), tmp_path)
+    data = json.loads(json_path.read_text(encoding="utf-8"))
+    assert data["build_id"] == report.build_id and data["datasets"]["golden"]["sha256"]
+    html = html_path.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") >= 3  # recall curves, per-module bars, confusion matrices
+    assert "langchain-ensemble" in html
+    assert "<script src" not in html and "<link" not in html  # nothing fetched from elsewhere
+
+
+def test_gate_passes_on_equal_and_fails_on_drop(report):
+    data = report.to_dict()
+    assert regressions(data, data, 0.02) == []
+    worse = json.loads(json.dumps(data))
+    worse["datasets"]["golden"]["systems"]["hybrid"]["mrr@10"] -= 0.05
+    failures = regressions(worse, data, 0.02)
+    assert len(failures) == 1 and "mrr@10" in failures[0]
+    other = json.loads(json.dumps(data))
+    other["datasets"]["golden"]["sha256"] = "different"
+    assert regressions(worse, other, 0.02) == []  # a different dataset is not compared
+
+
+def test_cli_eval_gate_exit_codes(tiny_golden, settings, embedder, processor, tmp_path):
+    from erp_assist.cli import app
+    from indexer.build import build_index
+
+    build_index(settings, embedder=embedder, processor=processor)
+    env = {
+        "ERP_ASSIST_DATA_DIR": str(settings.data_dir),
+        "ERP_ASSIST_INDEX_DIR": str(settings.index_dir),
+        "ERP_ASSIST_CLASSIFIER_PATH": str(settings.classifier_path),
+        "ERP_ASSIST_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    runner = CliRunner()
+    out = tmp_path / "first"
+    first = runner.invoke(app, ["eval", "--dataset", str(tiny_golden), "--no-public", "--out", str(out)], env=env)
+    assert first.exit_code == 0, first.output
+    assert "langchain-ensemble" in first.output
+    baseline = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    passed = runner.invoke(app, ["eval", "--dataset", str(tiny_golden), "--no-public", "--out", str(tmp_path / "2"),
+                                 "--baseline", str(out / "report.json")], env=env)
+    assert passed.exit_code == 0, passed.output
+    assert "no regression" in passed.output
+    baseline["datasets"]["golden"]["systems"]["hybrid"]["recall@5"] += 0.5
+    inflated = tmp_path / "inflated.json"
+    inflated.write_text(json.dumps(baseline), encoding="utf-8")
+    failed = runner.invoke(app, ["eval", "--dataset", str(tiny_golden), "--no-public", "--out", str(tmp_path / "3"),
+                                 "--baseline", str(inflated)], env=env)
+    assert failed.exit_code == 3
+    assert "regression" in failed.output
 
 
 def test_dataset_lines_are_numbered_in_problems(tmp_path):
