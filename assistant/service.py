@@ -109,12 +109,15 @@ class Assistant:
         self.classifier: QuestionClassifier | None = None
         self._serving: _Serving | None = None
         self._lock = threading.Lock()
+        self._pinned = False
 
-    def load(self) -> Assistant:
+    def load(self, build: Path | None = None) -> Assistant:
+        """Load models and the published build (or ``build``, e.g. an unpublished one under evaluation)."""
         self.processor.warm_up()
         self.embedder.load()
         self.classifier = load_or_train_classifier(self.settings)
-        self._serving = self._open(current_build_dir(self.settings.index_dir))
+        self._pinned = build is not None
+        self._serving = self._open(build or current_build_dir(self.settings.index_dir))
         return self
 
     def _open(self, build: Path) -> _Serving:
@@ -133,6 +136,8 @@ class Assistant:
 
     def refresh(self) -> bool:
         """Switch to a newly published build; keep serving the old one if the new one cannot be loaded."""
+        if self._pinned:
+            return False
         try:
             build = current_build_dir(self.settings.index_dir)
         except ErpAssistError as exc:

@@ -39,8 +39,12 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
 @app.command()
 def index(
     data_dir: Annotated[Optional[Path], typer.Option(help="Knowledge-base directory (default: settings)")] = None,
+    gate: Annotated[bool, typer.Option(help="Evaluate the new build on the golden set first; publish only "
+                                            "if recall@5, MRR@10 and module F1 did not drop (nightly use)")] = False,
 ) -> None:
     """Build the index from the knowledge base and publish it atomically.
+
+    Nightly (cron): 0 2 * * * cd /srv/erp-assist && .venv/bin/erp-assist index --gate
 
     Example: erp-assist index --data-dir data/demo
     """
@@ -62,7 +66,7 @@ def index(
             from assistant.service import load_or_train_classifier, module_tagger
 
             tagger = module_tagger(load_or_train_classifier(settings))
-            report = build_index(settings, progress=on_progress, module_tagger=tagger)
+            report = build_index(settings, progress=on_progress, module_tagger=tagger, publish=not gate)
         except ErpAssistError as exc:
             raise _fail(exc) from exc
     manifest = report.manifest
@@ -80,6 +84,17 @@ def index(
     console.print(table)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if gate:
+        from eval.gate import gated_publish
+
+        with console.status("evaluating the new build on the golden set…"):
+            result = gated_publish(settings, report.build_id, settings.gate_max_drop)
+        if not result.published:
+            for failure in result.failures:
+                err.print(f"[bold red]regression[/] {failure}")
+            err.print(f"[bold red]not published[/]: build {report.build_id} is kept aside; the current index still serves")
+            raise typer.Exit(3)
+        console.print(f"[green]published {report.build_id}[/] (no regression)")
     rate = manifest["embedder"]["unknown_token_rate"]
     if rate > 0.2:
         err.print(f"[yellow]warning:[/] embedder {manifest['embedder']['name']} maps {rate:.0%} of the corpus to "

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     keep_builds: int = Field(3, ge=1, description="Published builds kept for rollback")
     chat_thread_window_minutes: int = Field(120, ge=1, description="How long a chat question stays open")
     title_weight: int = Field(2, ge=1, description="Times a FAQ question / heading counts in BM25 vs. the body")
+    gate_max_drop: float = Field(0.02, ge=0.0, description="`index --gate`: largest allowed metric drop")
     hnsw_threshold: int = Field(200_000, ge=1, description="Chunk count above which FAISS uses HNSW")
 
     # Embedding

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["GATED_METRICS", "regressions"]
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["GATED_METRICS", "GateResult", "regressions", "gated_publish", "BASELINE_FILE"]
+
+BASELINE_FILE = "baseline-report.json"
 
 # (section, system or None, metric): retrieval quality of the served hybrid and the module head.
 GATED_METRICS = (
@@ -37,3 +43,34 @@ def regressions(current: dict, baseline: dict, max_drop: float = 0.02) -> list[s
                 label = f"{name} {system + ' ' if system else ''}{metric}"
                 failures.append(f"{label}: {before:.3f} → {now:.3f} (drop {before - now:.3f} > {max_drop})")
     return failures
+
+
+@dataclass(frozen=True)
+class GateResult:
+    published: bool
+    failures: list[str]
+    report: dict
+
+
+def gated_publish(settings, build_id: str, max_drop: float, dataset: Path | None = None) -> GateResult:  # noqa: ANN001
+    """Evaluate an unpublished build on the golden set and publish it only if nothing regressed against the
+    report of the build published before it (``<index_dir>/baseline-report.json``). The old build keeps
+    serving otherwise. The accepted report becomes the next baseline."""
+    from assistant.service import Assistant
+    from eval.runner import DEFAULT_DATASET, run_eval
+    from indexer.build import publish_build
+
+    build = settings.index_dir / "builds" / build_id
+    assistant = Assistant(settings).load(build=build)
+    report = run_eval(settings, dataset or DEFAULT_DATASET, include_public=False, assistant=assistant).to_dict()
+    baseline_path = settings.index_dir / BASELINE_FILE
+    failures = []
+    if baseline_path.is_file():
+        failures = regressions(report, json.loads(baseline_path.read_text(encoding="utf-8")), max_drop)
+    if failures:
+        return GateResult(False, failures, report)
+    publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+    tmp = baseline_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(baseline_path)
+    return GateResult(True, [], report)
