@@ -24,23 +24,12 @@ from indexer.text import TextProcessor, strip_chat_markup
 from models.classifier import QuestionClassifier, load_labelled, validate_question
 from models.taxonomy import load_taxonomy
 
-__all__ = ["Assistant", "load_or_train_classifier", "fusion_config", "module_tagger"]
+__all__ = ["Assistant", "load_or_train_classifier", "module_tagger"]
 
 log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"(?<=[。！？；!?;\n])")
 _EXCERPT_CHARS = 120
 _NEAR_DUPLICATE = 0.9
-
-
-def fusion_config(settings: Settings) -> FusionConfig:
-    return FusionConfig(
-        method=settings.fusion,
-        bm25_weight=settings.bm25_weight,
-        dense_weight=settings.dense_weight,
-        rrf_k=settings.rrf_k,
-        candidate_k=settings.candidate_k,
-        module_boost=settings.module_boost,
-    )
 
 
 def module_tagger(classifier: QuestionClassifier) -> Callable[[list[str]], list[str]]:
@@ -162,7 +151,7 @@ class Assistant:
         assert self.classifier is not None, "Assistant.load() was not called"
         serving = self.serving
         top_k = top_k or self.settings.top_k
-        config = fusion_config(self.settings)
+        config = FusionConfig.from_settings(self.settings, serving.index.manifest)
         hits = serving.retriever.hybrid(question, self.settings.candidate_k, replace(config, module_boost=0.0))
         classification = self.classifier.with_evidence(
             self.classifier.classify(question),

@@ -24,7 +24,8 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "write": "写入索引", "publish": "发布"}
+_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重",
+           "write": "写入索引", "publish": "发布"}
 
 
 def _settings() -> Settings:
@@ -64,9 +65,21 @@ def index(
 
         try:
             from assistant.service import load_or_train_classifier, module_tagger
+            from eval.tuning import fusion_tuner
+            from indexer.embedding import Embedder
+            from indexer.text import TextProcessor
 
-            tagger = module_tagger(load_or_train_classifier(settings))
-            report = build_index(settings, progress=on_progress, module_tagger=tagger, publish=not gate)
+            embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
+            processor = TextProcessor(settings.user_dict)
+            report = build_index(
+                settings,
+                embedder=embedder,
+                processor=processor,
+                progress=on_progress,
+                module_tagger=module_tagger(load_or_train_classifier(settings)),
+                fusion_tuner=fusion_tuner(settings, processor, embedder),
+                publish=not gate,
+            )
         except ErpAssistError as exc:
             raise _fail(exc) from exc
     manifest = report.manifest
@@ -84,6 +97,8 @@ def index(
     console.print(table)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if "fusion" in manifest:
+        console.print(f"融合权重: {manifest['fusion']['reason']}")
     if gate:
         from eval.gate import gated_publish
 

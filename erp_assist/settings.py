@@ -59,7 +59,14 @@ class Settings(BaseSettings):
     fusion: Literal["rrf", "weighted"] = "weighted"
     rrf_k: int = Field(60, ge=1)
     bm25_weight: float = Field(1.0, ge=0.0)
-    dense_weight: float = Field(0.0, ge=0.0, description="Dense share in fusion; 0 = lexical only")
+    dense_weight: float | None = Field(
+        None, ge=0.0, description="Dense share in fusion; unset = the weight the build chose on validation_set, else 0"
+    )
+    validation_set: Path | None = Field(
+        None, description="Golden-format JSONL used at build time to choose the dense weight (maximizes MRR@10)"
+    )
+    dense_min_gain: float = Field(0.005, ge=0.0, description="MRR@10 gain dense must bring to get any weight")
+    dense_weight_grid: list[float] = Field([0.0, 0.1, 0.2, 0.3, 0.5], description="Dense weights tried at build time")
     module_boost: float = Field(0.05, ge=0.0, description="Score bonus for chunks of the predicted module")
     abstain_threshold: float = Field(0.12, ge=0.0, description="Best fused score below this means no answer")
 

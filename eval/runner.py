@@ -80,7 +80,7 @@ def evaluate_retrieval(systems: list[RetrievalSystem], questions: list[GoldenQue
 
 
 def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
-    from assistant.service import fusion_config
+    from indexer.retrieval import FusionConfig
 
     index = assistant.index
     dataset = load_dataset(dataset_path, known_sources={c.uri.split("#")[0] for c in index.chunks})
@@ -93,7 +93,7 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         latencies.append((time.perf_counter() - started) * 1000)
         if on_progress:
             on_progress("golden: suggest", i, len(questions))
-    config = fusion_config(settings)
+    config = FusionConfig.from_settings(settings, index.manifest)
     by_question = {q.question: results[q.id] for q in questions}
 
     def served_hybrid(question: str):  # noqa: ANN202 - hits of the served ranking

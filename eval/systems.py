@@ -8,7 +8,7 @@ weights) built on the same chunks with the same embedder — what most teams wou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -81,8 +81,7 @@ def our_systems(index: KnowledgeIndex, processor: TextProcessor, embedder: Embed
     fusion as configured."""
     retriever = Retriever(index, processor, embedder)
     depth = settings.candidate_k
-    config = FusionConfig(settings.fusion, settings.bm25_weight, settings.dense_weight, settings.rrf_k,
-                          settings.candidate_k, 0.0)
+    config = replace(FusionConfig.from_settings(settings, index.manifest), module_boost=0.0)
     hybrid = hybrid or (lambda q: retriever.hybrid(q, depth, config))
     words = TextProcessor(settings.user_dict, words=True, chars=False)
     chars = TextProcessor(settings.user_dict, words=False, chars=True)

@@ -27,7 +27,7 @@ from indexer.chunking import chunk_documents
 from indexer.dense import DenseIndex
 from indexer.embedding import Embedder
 from indexer.errors import BuildRefusedError, IndexCorruptError, IndexNotFoundError
-from indexer.index import CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, current_build_dir, load_index
+from indexer.index import CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index
 from indexer.lexical import LexicalIndex
 from indexer.loaders import SkippedFile, load_sources
 from indexer.text import TextProcessor
@@ -116,10 +116,12 @@ def build_index(
     progress: ProgressCallback | None = None,
     publish: bool = True,
     module_tagger: Callable[[list[str]], list[str]] | None = None,
+    fusion_tuner: Callable[[KnowledgeIndex], dict] | None = None,
 ) -> BuildReport:
     """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it.
 
-    ``module_tagger`` labels chunks whose source has no module (chat threads) from their text.
+    ``module_tagger`` labels chunks whose source has no module (chat threads) from their text;
+    ``fusion_tuner`` chooses fusion weights on the new index, recorded in the manifest's ``fusion`` block.
     """
     started = time.perf_counter()
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
@@ -172,6 +174,10 @@ def build_index(
         "files": {str(p): _sha256(p) for p in loaded.files},
         "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
     }
+    if fusion_tuner is not None:
+        manifest["fusion"] = fusion_tuner(KnowledgeIndex(partial, manifest, chunks, lexical, dense))
+        if progress:
+            progress("tune", 1, 1)
     with (partial / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 
 from erp_assist.domain import Hit
+from erp_assist.settings import Settings
 from indexer.embedding import Embedder
 from indexer.index import KnowledgeIndex
 from indexer.text import TextProcessor
@@ -28,6 +29,15 @@ class FusionConfig:
     rrf_k: int = 60
     candidate_k: int = 50
     module_boost: float = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, manifest: dict | None = None) -> FusionConfig:
+        """Fusion as configured; an unset dense weight takes the one the build chose on validation data."""
+        dense = settings.dense_weight
+        if dense is None:
+            dense = float(((manifest or {}).get("fusion") or {}).get("dense_weight", 0.0))
+        return cls(settings.fusion, settings.bm25_weight, dense, settings.rrf_k, settings.candidate_k,
+                   settings.module_boost)
 
 
 class Retriever:
