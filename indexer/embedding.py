@@ -49,7 +49,15 @@ class Embedder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(resolve_model_path(self.name), device=self.device)
+            path = resolve_model_path(self.name)
+            try:
+                self._model = SentenceTransformer(path, device=self.device)
+            except (OSError, ValueError) as exc:
+                raise ValueError(
+                    f"cannot load embedder {self.name!r}: it is neither a local sentence-transformers directory nor "
+                    f"a model reachable on the hub ({exc.__class__.__name__}). Set ERP_ASSIST_EMBEDDER to a local "
+                    f"directory, or to one of {sorted(PACKAGED_MODEL_NAMES)} for the packaged offline model"
+                ) from exc
         return self
 
     @property
