@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from datetime import datetime
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from assistant.store import StoredQuestion
 from erp_assist.domain import SuggestResult
 
-__all__ = ["SuggestRequest", "SuggestResponse", "SourceOut", "SuggestionOut", "SourceChunkOut", "SourceResponse"]
+__all__ = [
+    "QueueResponse",
+    "QuestionOut",
+    "ReopenRequest",
+    "ReviewOut",
+    "ReviewRequest",
+    "SourceChunkOut",
+    "SourceOut",
+    "SourceResponse",
+    "SuggestRequest",
+    "SuggestResponse",
+    "SuggestionOut",
+]
 
 
 class SuggestRequest(BaseModel):
@@ -99,3 +115,82 @@ class SourceResponse(BaseModel):
     module: str | None
     chunks: list[SourceChunkOut]
     metadata: dict
+
+
+class ReviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["accept", "edit", "reject"]
+    suggestion_rank: int | None = Field(None, ge=1, le=50, description="Which draft the decision is about")
+    edited_answer: str | None = Field(None, max_length=8000, description="Required for edit: the corrected answer")
+    note: str | None = Field(None, max_length=2000, description="Why (e.g. the reason for a rejection)")
+
+    @model_validator(mode="after")
+    def _complete(self) -> ReviewRequest:
+        if self.decision == "accept" and self.suggestion_rank is None:
+            raise ValueError("accept needs suggestion_rank")
+        if self.decision == "edit" and not (self.edited_answer or "").strip():
+            raise ValueError("edit needs edited_answer")
+        return self
+
+
+class ReopenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=2000)
+
+
+class ReviewOut(BaseModel):
+    id: int
+    suggestion_rank: int | None
+    decision: str
+    edited_answer: str | None
+    note: str | None
+    reviewer: str
+    created_at: datetime
+
+
+class StoredSuggestionOut(BaseModel):
+    rank: int
+    score: float
+    draft: str
+    source: SourceOut
+    excerpt: str
+
+
+class QuestionOut(BaseModel):
+    id: int
+    question: str
+    asker: str | None
+    group: str | None
+    module: str
+    urgency: str
+    confidences: dict[str, float]
+    cues: list[str]
+    abstained: bool
+    status: str
+    created_at: datetime
+    suggestions: list[StoredSuggestionOut]
+    reviews: list[ReviewOut]
+
+    @classmethod
+    def from_stored(cls, q: StoredQuestion) -> QuestionOut:
+        return cls(
+            id=q.id, question=q.text, asker=q.asker, group=q.group, module=q.module, urgency=q.urgency,
+            confidences={"module": q.module_confidence, "urgency": q.urgency_confidence}, cues=q.cues,
+            abstained=q.abstained, status=q.status, created_at=q.created_at,
+            suggestions=[
+                StoredSuggestionOut(
+                    rank=s.rank, score=s.score, draft=s.draft, excerpt=s.excerpt,
+                    source=SourceOut(type=s.source_type, id=s.source_id, title=s.title,
+                                     anchor=s.uri.split("#")[1] if "#" in s.uri else "", uri=s.uri, url=s.url),
+                )
+                for s in q.suggestions
+            ],
+            reviews=[ReviewOut(**r.__dict__) for r in q.reviews],
+        )
+
+
+class QueueResponse(BaseModel):
+    open_p1: int
+    questions: list[QuestionOut]

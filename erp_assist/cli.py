@@ -65,6 +65,7 @@ def index(
 
         try:
             from assistant.service import load_or_train_classifier, module_tagger
+            from assistant.store import learned_documents, open_store
             from eval.tuning import fusion_tuner
             from indexer.embedding import Embedder
             from indexer.text import TextProcessor
@@ -77,6 +78,7 @@ def index(
                 processor=processor,
                 progress=on_progress,
                 module_tagger=module_tagger(load_or_train_classifier(settings)),
+                learned=learned_documents(open_store(settings.database_url)),
                 fusion_tuner=fusion_tuner(settings, processor, embedder),
                 publish=not gate,
             )
@@ -285,6 +287,89 @@ def evaluate(
                 err.print(f"[bold red]regression[/] {failure}")
             raise typer.Exit(3)
         console.print(f"[green]no regression against {baseline} (max drop {max_drop})[/]")
+
+
+keys_app = typer.Typer(help="API keys (stored hashed; the key is shown once).", no_args_is_help=True)
+review_app = typer.Typer(help="Work through the expert review queue from the terminal.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(review_app, name="review")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="asker, expert or admin")],
+    name: Annotated[str, typer.Option(help="Who holds the key (shown as reviewer)")] = "",
+) -> None:
+    """Create an API key and print it once.
+
+    Example: erp-assist keys create --role expert --name 李工
+    """
+    from assistant.store import create_key, open_store
+
+    try:
+        key, plain = create_key(open_store(_settings().database_url), name=name or role, role=role)
+    except ValueError as exc:
+        raise _fail(exc, code=2) from exc
+    console.print(f"{key.role} key for {key.name} (id {key.id}): [bold]{plain}[/]")
+
+
+@review_app.command("list")
+def review_list(module: Annotated[Optional[str], typer.Option(help="Only this module")] = None) -> None:
+    """Open questions, P1 first, then oldest.
+
+    Example: erp-assist review list --module finance
+    """
+    from assistant.store import list_queue, open_store
+
+    table = Table(title="待审核问题")
+    for column in ("id", "紧急度", "模块", "问题", "草稿数", "提问时间"):
+        table.add_column(column)
+    for q in list_queue(open_store(_settings().database_url), module=module):
+        table.add_row(str(q.id), q.urgency, q.module, q.text[:60], str(len(q.suggestions)),
+                      q.created_at.strftime("%Y-%m-%d %H:%M"))
+    console.print(table)
+
+
+def _review(question_id: int, decision: str, rank: Optional[int], answer: Optional[str], note: Optional[str],
+            reviewer: str) -> None:
+    from assistant.store import ConflictError, NotFoundError, open_store, record_review
+    from erp_assist.domain import Decision
+
+    try:
+        stored = record_review(open_store(_settings().database_url), question_id=question_id,
+                               decision=Decision(decision), reviewer=reviewer, suggestion_rank=rank,
+                               edited_answer=answer, note=note)
+    except ValueError as exc:
+        raise _fail(exc, code=2) from exc
+    except (NotFoundError, ConflictError) as exc:
+        raise _fail(exc) from exc
+    console.print(f"question {question_id}: {stored.decision} recorded by {stored.reviewer}")
+
+
+_REVIEWER = typer.Option(help="Your name, kept in the audit trail")
+
+
+@review_app.command("accept")
+def review_accept(question_id: int, rank: Annotated[int, typer.Option(help="Draft rank")] = 1,
+                  reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+    """Accept a draft. Example: erp-assist review accept 12 --rank 1 --reviewer 李工"""
+    _review(question_id, "accept", rank, None, None, reviewer)
+
+
+@review_app.command("edit")
+def review_edit(question_id: int, answer: Annotated[str, typer.Option(help="The corrected answer")],
+                rank: Annotated[Optional[int], typer.Option(help="Draft rank that was edited")] = None,
+                reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+    """Accept with a corrected answer. Example: erp-assist review edit 12 --rank 2 --answer "…" """
+    _review(question_id, "edit", rank, answer, None, reviewer)
+
+
+@review_app.command("reject")
+def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why")] = "",
+                  rank: Annotated[Optional[int], typer.Option(help="Draft rank")] = None,
+                  reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+    """Reject the drafts. Example: erp-assist review reject 12 --note "答非所问" """
+    _review(question_id, "reject", rank, None, note or None, reviewer)
 
 
 def main() -> None:  # pragma: no cover - console script entry

@@ -79,5 +79,7 @@ class Settings(BaseSettings):
     module_evidence_k: int = Field(5, ge=1, description="Best sources whose modules vote")
 
     # API
+    rate_limit_per_minute: int = Field(120, ge=1, description="Requests per API key per minute")
+    max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from erp_assist import __version__
-from erp_assist.domain import Chunk
+from erp_assist.domain import Chunk, Document, SourceType
 from erp_assist.settings import Settings
 from indexer.chunking import chunk_documents
 from indexer.dense import DenseIndex
@@ -48,8 +48,22 @@ class BuildReport:
 
 
 def lexical_tokens(chunk: Chunk, processor: TextProcessor, title_weight: int) -> list[str]:
-    """BM25 tokens of a chunk: its title (FAQ question, heading path) counts ``title_weight`` times."""
-    return processor.tokenize(chunk.title) * title_weight + processor.tokenize(chunk.text)
+    """BM25 tokens of a chunk: its title (FAQ question, heading path) and the FAQ's alternate questions count
+    ``title_weight`` times, the body once."""
+    questions = [chunk.title, *chunk.metadata.get("alternates", [])]
+    return [t for q in questions for t in processor.tokenize(q)] * title_weight + processor.tokenize(chunk.text)
+
+
+def _with_learned(documents: list[Document], extra: list[Document], alternates: dict[str, list[str]]) -> list[Document]:
+    """Add reviewed knowledge: new FAQ entries, and askers' wordings as alternates of existing FAQ entries."""
+    merged = []
+    for doc in documents:
+        learned = alternates.get(doc.source_id) if doc.source_type is SourceType.FAQ else None
+        if learned:
+            known = list(doc.metadata.get("alternates", []))
+            doc = replace(doc, metadata={**doc.metadata, "alternates": known + [a for a in learned if a not in known]})
+        merged.append(doc)
+    return merged + list(extra)
 
 
 def _sha256(path: Path) -> str:
@@ -117,11 +131,13 @@ def build_index(
     publish: bool = True,
     module_tagger: Callable[[list[str]], list[str]] | None = None,
     fusion_tuner: Callable[[KnowledgeIndex], dict] | None = None,
+    learned: tuple[list[Document], dict[str, list[str]]] | None = None,
 ) -> BuildReport:
     """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it.
 
     ``module_tagger`` labels chunks whose source has no module (chat threads) from their text;
-    ``fusion_tuner`` chooses fusion weights on the new index, recorded in the manifest's ``fusion`` block.
+    ``fusion_tuner`` chooses fusion weights on the new index, recorded in the manifest's ``fusion`` block;
+    ``learned`` is what expert reviews taught (new FAQ documents, alternate questions by FAQ id).
     """
     started = time.perf_counter()
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
@@ -130,7 +146,8 @@ def build_index(
     loaded = load_sources(settings.data_dir, timedelta(minutes=settings.chat_thread_window_minutes))
     if progress:
         progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
-    chunks = chunk_documents(loaded.documents, settings.chunk_size, settings.chunk_overlap)
+    documents = _with_learned(loaded.documents, *learned) if learned else loaded.documents
+    chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
     if not chunks:
         raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
     untagged = [i for i, c in enumerate(chunks) if not c.module]
@@ -170,6 +187,8 @@ def build_index(
             "chat_threads_resolved": len(loaded.threads.resolved),
             "chat_threads_unresolved": len(loaded.threads.unresolved),
             "chat_noise_messages": loaded.threads.noise,
+            "learned_faq_entries": len(learned[0]) if learned else 0,
+            "learned_alternates": sum(map(len, learned[1].values())) if learned else 0,
         },
         "files": {str(p): _sha256(p) for p in loaded.files},
         "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],

@@ -42,3 +42,24 @@ def test_classify_prints_module(settings):
     result = runner.invoke(app, ["classify", "仓库发不了货，车在门口等"], env=_env(settings))
     assert result.exit_code == 0
     assert "紧急度 P1" in result.output
+
+
+def test_keys_and_review_commands(settings, tmp_path):
+    from assistant.service import Assistant
+    from assistant.store import open_store, record_question
+
+    env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    created = runner.invoke(app, ["keys", "create", "--role", "expert", "--name", "李工"], env=env)
+    assert created.exit_code == 0 and "ea_" in created.output
+    assert runner.invoke(app, ["keys", "create", "--role", "boss"], env=env).exit_code == 2
+
+    assert runner.invoke(app, ["index"], env=env).exit_code == 0
+    run_settings = settings.model_copy(update={"database_url": env["ERP_ASSIST_DATABASE_URL"]})
+    result = Assistant(run_settings).load().suggest("账号被锁了登录不上去")
+    qid = record_question(open_store(run_settings.database_url), result=result)
+    listed = runner.invoke(app, ["review", "list"], env=env)
+    assert listed.exit_code == 0 and "账号被锁" in listed.output
+    accepted = runner.invoke(app, ["review", "accept", str(qid), "--rank", "1", "--reviewer", "李工"], env=env)
+    assert accepted.exit_code == 0, accepted.output
+    again = runner.invoke(app, ["review", "reject", str(qid)], env=env)
+    assert again.exit_code == 1 and "reopen" in again.output

@@ -18,6 +18,8 @@ def readyz(request: Request) -> JSONResponse:
     assistant = request.app.state.assistant
     try:
         build = assistant.index.build_id
+        with request.app.state.store.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
         return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
     return JSONResponse({"status": "ready", "build_id": build})

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from assistant.deps import AssistantDep
+from assistant.deps import AskerKey, AssistantDep
 from assistant.schemas import SourceChunkOut, SourceResponse
 
 router = APIRouter(prefix="/v1", tags=["sources"])
 
 
 @router.get("/sources/{uri:path}", response_model=SourceResponse)
-def get_source(uri: str, assistant: AssistantDep) -> SourceResponse:
+def get_source(uri: str, assistant: AssistantDep, key: AskerKey) -> SourceResponse:
     if not uri.startswith("kb://"):
         uri = "kb://" + uri.lstrip("/")
     chunks = assistant.source(uri)

@@ -1,20 +1,28 @@
-"""POST /v1/suggest: tags and ranked drafts for a question."""
+"""POST /v1/suggest: tags and ranked drafts for a question; every call is stored for review."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
-from assistant.deps import AssistantDep
+from assistant.deps import AskerKey, AssistantDep, StoreDep
 from assistant.schemas import SuggestRequest, SuggestResponse
+from assistant.store import record_question
 from erp_assist.errors import InvalidQuestionError
 
 router = APIRouter(prefix="/v1", tags=["suggest"])
 
 
 @router.post("/suggest", response_model=SuggestResponse)
-def suggest(body: SuggestRequest, assistant: AssistantDep) -> SuggestResponse:
+def suggest(body: SuggestRequest, request: Request, assistant: AssistantDep, store: StoreDep,
+            key: AskerKey) -> SuggestResponse:
     try:
         result = assistant.suggest(body.question, top_k=body.top_k)
     except InvalidQuestionError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return SuggestResponse.from_result(result, question_id=None)
+    metrics = request.app.state.metrics
+    metrics.suggestions.inc(len(result.suggestions))
+    if result.abstained:
+        metrics.abstained.inc()
+    question_id = record_question(store, result=result, asker=body.asker or key.name, group=body.group,
+                                  context=body.context, key_id=key.id)
+    return SuggestResponse.from_result(result, question_id=question_id)

@@ -5,9 +5,17 @@ from assistant.app import create_app
 
 
 @pytest.fixture(scope="module")
-def client(session_settings, assistant):
-    with TestClient(create_app(session_settings, assistant=assistant)) as test_client:
-        yield test_client
+def keys(session_settings):
+    from assistant.store import create_key, open_store
+
+    store = open_store(session_settings.database_url)
+    return {role: create_key(store, name=f"{role}-api", role=role)[1] for role in ("asker", "expert", "admin")}
+
+
+@pytest.fixture(scope="module")
+def client(session_settings, assistant, keys):
+    with TestClient(create_app(session_settings, assistant=assistant), headers={"X-API-Key": keys["asker"]}) as c:
+        yield c
 
 
 def test_suggest_returns_tags_and_linked_drafts(client):
@@ -62,6 +70,51 @@ def test_unanswerable_question_abstains(client):
     assert body["suggestions"] == []
 
 
+def test_keys_and_roles(client, keys):
+    assert client.post("/v1/suggest", json={"question": "凭证过账"}, headers={"X-API-Key": ""}).status_code == 401
+    assert client.post("/v1/suggest", json={"question": "凭证过账"}, headers={"X-API-Key": "ea_wrong"}).status_code == 401
+    asked = client.post("/v1/suggest", json={"question": "凭证过账报错"}).json()
+    review = {"decision": "reject", "note": "test"}
+    assert client.post(f"/v1/questions/{asked['question_id']}/review", json=review).status_code == 403
+    assert client.get("/v1/review/queue").status_code == 403
+    bearer = {"Authorization": f"Bearer {keys['expert']}", "X-API-Key": ""}
+    assert client.get("/v1/review/queue", headers=bearer).status_code == 200
+
+
+def test_asker_sees_only_own_questions(client, session_settings, keys):
+    from assistant.store import create_key, open_store
+
+    _, other = create_key(open_store(session_settings.database_url), name="someone else", role="asker")
+    mine = client.post("/v1/suggest", json={"question": "工资条怎么发"}).json()["question_id"]
+    assert client.get(f"/v1/questions/{mine}").status_code == 200
+    assert client.get(f"/v1/questions/{mine}", headers={"X-API-Key": other}).status_code == 404
+    assert client.get(f"/v1/questions/{mine}", headers={"X-API-Key": keys["expert"]}).status_code == 200
+
+
+def test_oversize_body_is_413(client):
+    response = client.post("/v1/suggest", content=b'{"question": "' + "问".encode() * 30000 + b'"}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_rate_limit_is_429(session_settings, assistant):
+    from assistant.store import create_key, open_store
+
+    limited = session_settings.model_copy(update={"rate_limit_per_minute": 3})
+    _, key = create_key(open_store(limited.database_url), name="busy", role="asker")
+    with TestClient(create_app(limited, assistant=assistant), headers={"X-API-Key": key}) as c:
+        codes = [c.post("/v1/suggest", json={"question": "盘点差异"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_metrics_count_requests_and_name_the_build(client):
+    client.post("/v1/suggest", json={"question": "盘点差异怎么处理"})
+    text = client.get("/metrics").text
+    assert 'erp_assist_requests_total{method="POST",route="/v1/suggest",status="200"}' in text
+    assert "erp_assist_suggestions_served_total" in text
+    assert 'erp_assist_index_build{build_id="' in text
+
+
 def test_health_and_ready(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
@@ -70,11 +123,14 @@ def test_health_and_ready(client):
 
 def test_service_switches_to_a_new_build_without_restart(settings, kb_copy, embedder, processor):
     from assistant.service import Assistant
+    from assistant.store import create_key, open_store
     from indexer.build import build_index
 
     settings = settings.model_copy(update={"data_dir": kb_copy})
     build_index(settings, embedder=embedder, processor=processor)
-    with TestClient(create_app(settings, assistant=Assistant(settings).load())) as client:
+    _, key = create_key(open_store(settings.database_url), name="asker", role="asker")
+    app = create_app(settings, assistant=Assistant(settings).load())
+    with TestClient(app, headers={"X-API-Key": key}) as client:
         question = "固定资产卡片怎么批量导入"
         before = client.post("/v1/suggest", json={"question": question}).json()
         assert "kb://faq/t-fa-1" not in [s["source"]["uri"] for s in before["suggestions"]]

@@ -1,0 +1,445 @@
+"""The review store: questions with their drafts, the append-only review trail, learned knowledge, API keys.
+
+SQLite through SQLAlchemy Core, WAL mode, a numbered schema version, one transaction per write. Plain
+functions with keyword-only arguments; no ORM session leaks out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from erp_assist.domain import Decision, Document, SourceType, SuggestResult
+from erp_assist.errors import ErpAssistError
+
+__all__ = [
+    "Role",
+    "ApiKey",
+    "StoredQuestion",
+    "StoredSuggestion",
+    "StoredReview",
+    "NotFoundError",
+    "ConflictError",
+    "open_store",
+    "record_question",
+    "get_question",
+    "list_queue",
+    "record_review",
+    "reopen_question",
+    "learned_documents",
+    "create_key",
+    "find_key",
+    "review_stats",
+    "SCHEMA_VERSION",
+]
+
+SCHEMA_VERSION = 1
+ROLES = ("asker", "expert", "admin")
+Role = str
+
+metadata = MetaData()
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("asker", String(200)),
+    Column("group_name", String(200)),
+    Column("context", Text),
+    Column("module", String(50), nullable=False),
+    Column("urgency", String(5), nullable=False),
+    Column("module_confidence", Float, nullable=False),
+    Column("urgency_confidence", Float, nullable=False),
+    Column("cues", Text, nullable=False),
+    Column("abstained", Boolean, nullable=False),
+    Column("build_id", String(100)),
+    Column("key_id", Integer, ForeignKey("api_keys.id")),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+suggestions = Table(
+    "suggestions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("rank", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("draft", Text, nullable=False),
+    Column("source_type", String(10), nullable=False),
+    Column("source_id", String(500), nullable=False),
+    Column("uri", String(1000), nullable=False),
+    Column("url", String(1000)),
+    Column("title", Text, nullable=False),
+    Column("excerpt", Text, nullable=False),
+)
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("suggestion_rank", Integer),
+    Column("decision", String(10), nullable=False),
+    Column("edited_answer", Text),
+    Column("note", Text),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+learned = Table(
+    "learned_faq",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_id", Integer, ForeignKey("reviews.id"), nullable=False),
+    Column("question_id", Integer, ForeignKey("questions.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # "entry": a new FAQ; "alternate": another phrasing of a FAQ
+    Column("faq_id", String(200), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text),
+    Column("module", String(50)),
+    Column("origin_uri", String(1000)),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class NotFoundError(ErpAssistError, LookupError):
+    """No such question or suggestion."""
+
+
+class ConflictError(ErpAssistError):
+    """The request does not fit the question's current state."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class StoredSuggestion:
+    rank: int
+    score: float
+    draft: str
+    source_type: str
+    source_id: str
+    uri: str
+    url: str | None
+    title: str
+    excerpt: str
+
+
+@dataclass(frozen=True)
+class StoredReview:
+    id: int
+    suggestion_rank: int | None
+    decision: str
+    edited_answer: str | None
+    note: str | None
+    reviewer: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredQuestion:
+    id: int
+    text: str
+    asker: str | None
+    group: str | None
+    module: str
+    urgency: str
+    module_confidence: float
+    urgency_confidence: float
+    cues: list[str]
+    abstained: bool
+    status: str
+    key_id: int | None
+    created_at: datetime
+    suggestions: list[StoredSuggestion]
+    reviews: list[StoredReview]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite drops the offset; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def open_store(url: str) -> Engine:
+    """Engine for the store; creates the schema (version 1) on first use, refuses a newer unknown version."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        version = conn.execute(select(schema_version.c.version)).scalar()
+        if version is None:
+            conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+        elif version > SCHEMA_VERSION:
+            raise ErpAssistError(f"database schema {version} is newer than this erp-assist ({SCHEMA_VERSION}); upgrade")
+    return engine
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(engine: Engine, *, name: str, role: Role) -> tuple[ApiKey, str]:
+    """A new API key; the plain key is returned once and only its hash is stored."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    plain = "ea_" + secrets.token_urlsafe(24)
+    with engine.begin() as conn:
+        key_id = conn.execute(
+            insert(api_keys).values(name=name, role=role, key_hash=_hash_key(plain), created_at=_now(), revoked=False)
+        ).inserted_primary_key[0]
+    return ApiKey(key_id, name, role), plain
+
+
+def find_key(engine: Engine, *, plain: str) -> ApiKey | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(api_keys).where(api_keys.c.key_hash == _hash_key(plain), api_keys.c.revoked.is_(False))
+        ).first()
+    return ApiKey(row.id, row.name, row.role) if row else None
+
+
+def record_question(engine: Engine, *, result: SuggestResult, asker: str | None = None, group: str | None = None,
+                    context: str | None = None, key_id: int | None = None) -> int:
+    """Store one suggest call: the question, its tags and every draft shown."""
+    c = result.classification
+    with engine.begin() as conn:
+        question_id = conn.execute(
+            insert(questions).values(
+                text=result.question, asker=asker, group_name=group, context=context, module=c.module,
+                urgency=c.urgency.value, module_confidence=c.module_confidence,
+                urgency_confidence=c.urgency_confidence, cues=json.dumps(c.cues, ensure_ascii=False),
+                abstained=result.abstained, build_id=result.build_id, key_id=key_id, status="open", created_at=_now(),
+            )
+        ).inserted_primary_key[0]
+        if result.suggestions:
+            conn.execute(insert(suggestions), [
+                {"question_id": question_id, "rank": s.rank, "score": s.score, "draft": s.draft,
+                 "source_type": s.source.type.value, "source_id": s.source.id, "uri": s.source.uri,
+                 "url": s.source.url, "title": s.source.title, "excerpt": s.excerpt}
+                for s in result.suggestions
+            ])
+    return int(question_id)
+
+
+def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
+    drafts = conn.execute(select(suggestions).where(suggestions.c.question_id == row.id).order_by(suggestions.c.rank))
+    trail = conn.execute(select(reviews).where(reviews.c.question_id == row.id).order_by(reviews.c.id))
+    return StoredQuestion(
+        id=row.id, text=row.text, asker=row.asker, group=row.group_name, module=row.module, urgency=row.urgency,
+        module_confidence=row.module_confidence, urgency_confidence=row.urgency_confidence,
+        cues=json.loads(row.cues), abstained=row.abstained, status=row.status, key_id=row.key_id,
+        created_at=_aware(row.created_at),
+        suggestions=[StoredSuggestion(d.rank, d.score, d.draft, d.source_type, d.source_id, d.uri, d.url, d.title,
+                                      d.excerpt) for d in drafts],
+        reviews=[StoredReview(r.id, r.suggestion_rank, r.decision, r.edited_answer, r.note, r.reviewer,
+                              _aware(r.created_at)) for r in trail],
+    )
+
+
+def get_question(engine: Engine, *, question_id: int) -> StoredQuestion:
+    with engine.connect() as conn:
+        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
+        if row is None:
+            raise NotFoundError(f"no question {question_id}")
+        return _question(conn, row)
+
+
+def list_queue(engine: Engine, *, module: str | None = None, limit: int = 100) -> list[StoredQuestion]:
+    """Open questions, P1 first, then oldest first."""
+    query = select(questions).where(questions.c.status == "open")
+    if module:
+        query = query.where(questions.c.module == module)
+    query = query.order_by(questions.c.urgency, questions.c.created_at, questions.c.id).limit(limit)
+    with engine.connect() as conn:
+        return [_question(conn, row) for row in conn.execute(query).all()]
+
+
+def record_review(engine: Engine, *, question_id: int, decision: Decision, reviewer: str,
+                  suggestion_rank: int | None = None, edited_answer: str | None = None,
+                  note: str | None = None) -> StoredReview:
+    """Append a decision; accept/edit also teach the knowledge base. The trail is never rewritten."""
+    if decision is Decision.EDIT and not (edited_answer or "").strip():
+        raise ValueError("decision 'edit' needs edited_answer: the corrected answer text")
+    if decision is Decision.ACCEPT and suggestion_rank is None:
+        raise ValueError("decision 'accept' needs suggestion_rank: which draft is accepted")
+    with engine.begin() as conn:
+        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
+        if row is None:
+            raise NotFoundError(f"no question {question_id}")
+        if row.status != "open":
+            raise ConflictError(f"question {question_id} is already {row.status}; reopen it first")
+        draft = None
+        if suggestion_rank is not None:
+            draft = conn.execute(select(suggestions).where(
+                suggestions.c.question_id == question_id, suggestions.c.rank == suggestion_rank)).first()
+            if draft is None:
+                raise NotFoundError(f"question {question_id} has no suggestion with rank {suggestion_rank}")
+        now = _now()
+        review_id = conn.execute(insert(reviews).values(
+            question_id=question_id, suggestion_rank=suggestion_rank, decision=decision.value,
+            edited_answer=edited_answer, note=note, reviewer=reviewer, created_at=now,
+        )).inserted_primary_key[0]
+        conn.execute(update(questions).where(questions.c.id == question_id).values(
+            status="rejected" if decision is Decision.REJECT else "answered"))
+        if decision is not Decision.REJECT:
+            _learn(conn, row, draft, decision, edited_answer, reviewer, review_id, now)
+    return StoredReview(review_id, suggestion_rank, decision.value, edited_answer, note, reviewer, now)
+
+
+def _learn(conn, question, draft, decision: Decision, edited: str | None, reviewer: str, review_id: int,  # noqa: ANN001
+           now: datetime) -> None:
+    """An accepted FAQ draft gains the asker's wording as an alternate question; anything else approved
+    (an SOP step, a chat answer, an edited text) becomes a new FAQ entry with its provenance."""
+    base = {"review_id": review_id, "question_id": question.id, "question": question.text, "reviewer": reviewer,
+            "created_at": now, "module": question.module if question.module != "unknown" else None,
+            "origin_uri": draft.uri if draft is not None else None}
+    if draft is not None and decision is Decision.ACCEPT and draft.source_type == SourceType.FAQ.value:
+        conn.execute(insert(learned).values(kind="alternate", faq_id=draft.source_id, answer=None, **base))
+    else:
+        answer = edited if decision is Decision.EDIT else draft.draft
+        conn.execute(insert(learned).values(kind="entry", faq_id=f"learned-{question.id}", answer=answer, **base))
+
+
+def reopen_question(engine: Engine, *, question_id: int, reviewer: str, note: str | None = None) -> StoredReview:
+    """Put an answered or rejected question back in the queue; recorded as its own trail entry."""
+    with engine.begin() as conn:
+        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
+        if row is None:
+            raise NotFoundError(f"no question {question_id}")
+        if row.status == "open":
+            raise ConflictError(f"question {question_id} is already open")
+        now = _now()
+        review_id = conn.execute(insert(reviews).values(
+            question_id=question_id, decision="reopen", note=note, reviewer=reviewer, created_at=now,
+        )).inserted_primary_key[0]
+        conn.execute(update(questions).where(questions.c.id == question_id).values(status="open"))
+    return StoredReview(review_id, None, "reopen", None, note, reviewer, now)
+
+
+def learned_documents(engine: Engine) -> tuple[list[Document], dict[str, list[str]]]:
+    """What reviews taught: new FAQ documents, and alternate questions per existing FAQ id — for the next build.
+
+    Knowledge learned from a question that was later reopened is withdrawn until it is approved again."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(learned).join(questions, questions.c.id == learned.c.question_id)
+            .where(questions.c.status == "answered")
+            .where(learned.c.review_id == select(func.max(reviews.c.id)).where(
+                reviews.c.question_id == learned.c.question_id).scalar_subquery())
+            .order_by(learned.c.id)
+        ).all()
+    documents, alternates = [], {}
+    for row in rows:
+        provenance = {"question_id": row.question_id, "reviewer": row.reviewer, "origin": row.origin_uri,
+                      "learned_at": _aware(row.created_at).isoformat()}
+        if row.kind == "alternate":
+            alternates.setdefault(row.faq_id, []).append(row.question)
+        else:
+            documents.append(Document(SourceType.FAQ, row.faq_id, row.question, row.answer, module=row.module,
+                                      updated_at=_aware(row.created_at).date().isoformat(),
+                                      metadata={"provenance": provenance}))
+    return documents, alternates
+
+
+def review_stats(engine: Engine) -> dict[str, Any]:
+    """Acceptance and edit rates, mean edit distance, median minutes to first review — overall and per module."""
+    import statistics
+
+    with engine.connect() as conn:
+        asked = conn.execute(select(questions.c.id, questions.c.module, questions.c.created_at)).all()
+        trail = conn.execute(select(reviews).where(reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
+        drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(select(suggestions)).all()}
+    first: dict[int, Any] = {}
+    for review in trail:
+        first.setdefault(review.question_id, review)
+
+    def block(ids: list[tuple[int, Any]]) -> dict[str, Any]:
+        reviewed = [first[q] for q, _ in ids if q in first]
+        accepted = [r for r in reviewed if r.decision == "accept"]
+        edited = [r for r in reviewed if r.decision == "edit"]
+        distances = [_edit_distance(drafts.get((r.question_id, r.suggestion_rank), ""), r.edited_answer or "")
+                     for r in edited]
+        created = dict(ids)
+        waits = [(_aware(r.created_at) - _aware(created[r.question_id])).total_seconds() / 60 for r in reviewed]
+        n = len(reviewed)
+        return {
+            "questions": len(ids),
+            "reviewed": n,
+            "acceptance_rate": (len(accepted) + len(edited)) / n if n else 0.0,
+            "edit_rate": len(edited) / n if n else 0.0,
+            "reject_rate": (n - len(accepted) - len(edited)) / n if n else 0.0,
+            "mean_edit_distance": statistics.fmean(distances) if distances else 0.0,
+            "median_minutes_to_first_review": statistics.median(waits) if waits else None,
+        }
+
+    per_module: dict[str, list[tuple[int, Any]]] = {}
+    for q in asked:
+        per_module.setdefault(q.module, []).append((q.id, q.created_at))
+    return {"overall": block([(q.id, q.created_at) for q in asked]),
+            "by_module": {m: block(ids) for m, ids in sorted(per_module.items())}}
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance in characters (how much an expert had to change a draft)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
