@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Building
     keep_builds: int = Field(3, ge=1, description="Published builds kept for rollback")
     chat_thread_window_minutes: int = Field(120, ge=1, description="How long a chat question stays open")
+    chat_experts: list[str] = Field([], description="Chat senders (names, base names or user ids) who are experts")
+    chat_sender_names: dict[str, str] = Field({}, description="WeCom/Feishu user id → display name")
+    chat_utc_offset_hours: float = Field(8, description="Time zone of plain-text chat exports")
+    faq_columns: dict[str, str] = Field({}, description="FAQ column names, e.g. {\"question\": \"问题\"}")
     title_weight: int = Field(2, ge=1, description="Times a FAQ question / heading counts in BM25 vs. the body")
     gate_max_drop: float = Field(0.02, ge=0.0, description="`index --gate`: largest allowed metric drop")
     hnsw_threshold: int = Field(200_000, ge=1, description="Chunk count above which FAISS uses HNSW")

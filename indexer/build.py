@@ -29,7 +29,8 @@ from indexer.embedding import Embedder
 from indexer.errors import BuildRefusedError, IndexCorruptError, IndexNotFoundError
 from indexer.index import CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index
 from indexer.lexical import LexicalIndex
-from indexer.loaders import SkippedFile, load_sources
+from indexer.loaders import FaqColumns, SkippedFile, load_sources
+from models.taxonomy import load_taxonomy
 from indexer.text import TextProcessor
 
 __all__ = ["BuildReport", "build_index", "index_chunks", "lexical_tokens", "publish_build", "ProgressCallback"]
@@ -143,7 +144,15 @@ def build_index(
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
     processor = processor or TextProcessor(settings.user_dict)
 
-    loaded = load_sources(settings.data_dir, timedelta(minutes=settings.chat_thread_window_minutes))
+    loaded = load_sources(
+        settings.data_dir,
+        timedelta(minutes=settings.chat_thread_window_minutes),
+        faq_columns=FaqColumns.from_mapping(settings.faq_columns),
+        experts=frozenset(settings.chat_experts),
+        sender_names=settings.chat_sender_names,
+        modules=frozenset(load_taxonomy(settings.taxonomy_path).module_ids),
+        tz=timezone(timedelta(hours=settings.chat_utc_offset_hours)),
+    )
     if progress:
         progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
     documents = _with_learned(loaded.documents, *learned) if learned else loaded.documents
