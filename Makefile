@@ -26,6 +26,7 @@ run: install
 	$(BIN)/erp-assist train-classifier
 	$(BIN)/erp-assist index
 	$(BIN)/erp-assist ask "月结时提示凭证未过账怎么办"
+	$(BIN)/erp-assist keys create --role admin --name demo
 	$(BIN)/erp-assist serve
 
 eval: install
