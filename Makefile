@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test index eval serve clean
+.PHONY: install browser run test index eval serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "erp-assist needs Python 3.11"'
@@ -32,7 +32,13 @@ run: install
 eval: install
 	$(BIN)/erp-assist eval
 
-test: install
+# Debian's Chromium for the browser tests, and a CJK font so screenshots and plots show Chinese.
+browser:
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "wenquanyi" || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; } || \
+	  echo "chromium could not be installed (needs root); the browser tests will be skipped"
+
+test: install browser
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:

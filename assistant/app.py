@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.auth import RateLimiter
-from assistant.routes import health, questions, review, sources, suggest
+from assistant.routes import health, questions, review, sources, suggest, ui
 from assistant.service import Assistant
 from assistant.store import open_store
 from erp_assist import __version__
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                   description="Suggested answers for ERP support groups, with sources, tags and expert review.")
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    app.state.ui_sessions = {}
     metrics = _Metrics()
     app.state.metrics = metrics
 
@@ -85,4 +86,5 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(sources.router)
     app.include_router(questions.router)
     app.include_router(review.router)
+    app.include_router(ui.router)
     return app

@@ -1,0 +1,193 @@
+"""/ui: the expert review page, server-rendered in Chinese (Jinja2, autoescaped, no front-end build).
+
+Log in with an API key; the key stays server-side, the browser holds only a random session id in an
+HttpOnly, SameSite=Strict cookie. Pages call the same core and store functions as the JSON API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from assistant.auth import allows
+from assistant.schemas import SuggestResponse
+from assistant.store import (
+    ApiKey,
+    ConflictError,
+    NotFoundError,
+    find_key,
+    get_question,
+    list_queue,
+    record_question,
+    record_review,
+    review_stats,
+)
+from erp_assist.domain import Decision
+from erp_assist.errors import InvalidQuestionError
+from models.taxonomy import load_taxonomy
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+
+COOKIE = "erp_assist_session"
+LABELS = {
+    "roles": {"asker": "提问人", "expert": "专家", "admin": "管理员"},
+    "urgency_labels": {"P1": "影响业务运行", "P2": "有影响可绕过", "P3": "咨询与优化"},
+    "status_labels": {"open": "待审核", "answered": "已答复", "rejected": "已驳回"},
+    "decision_labels": {"accept": "采纳", "edit": "编辑后采纳", "reject": "驳回", "reopen": "重新打开"},
+    "source_types": {"faq": "常见问题", "sop": "操作规范", "chat": "群聊记录"},
+}
+DONE = {"accept": "已采纳", "edit": "已编辑并采纳", "reject": "已驳回"}
+
+
+def _session_key(request: Request) -> ApiKey | None:
+    sid = request.cookies.get(COOKIE)
+    return request.app.state.ui_sessions.get(sid) if sid else None
+
+
+def _render(request: Request, name: str, key: ApiKey | None, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
+    taxonomy = load_taxonomy(request.app.state.settings.taxonomy_path)
+    return templates.TemplateResponse(
+        request, name, {"key": key, "module_label": lambda m: taxonomy.module_label(m) if m != "unknown" else "未分类",
+                        "modules": taxonomy.modules, "flash": request.query_params.get("flash"), **LABELS, **context},
+        status_code=status_code,
+    )
+
+
+def _require(request: Request, role: str = "expert") -> ApiKey | Response:
+    key = _session_key(request)
+    if key is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    if not allows(key.role, role):
+        raise HTTPException(status_code=403, detail=f"this page needs a {role} key")
+    return key
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    key = _session_key(request)
+    target = "/ui/login" if key is None else "/ui/queue" if allows(key.role, "expert") else "/ui/ask"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> Response:
+    return _render(request, "login.html", None)
+
+
+@router.post("/login")
+def login(request: Request, api_key: Annotated[str, Form(max_length=200)]) -> Response:
+    key = find_key(request.app.state.store, plain=api_key.strip())
+    if key is None:
+        return _render(request, "login.html", None, status_code=401, error="密钥无效或已停用，请联系管理员。")
+    sid = secrets.token_urlsafe(32)
+    request.app.state.ui_sessions[sid] = key
+    response = RedirectResponse("/ui/", status_code=303)
+    response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", max_age=12 * 3600)
+    return response
+
+
+@router.get("/logout")
+def logout(request: Request) -> Response:
+    request.app.state.ui_sessions.pop(request.cookies.get(COOKIE, ""), None)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/queue", response_class=HTMLResponse)
+def queue(request: Request, module: str | None = None) -> Response:
+    key = _require(request)
+    if isinstance(key, Response):
+        return key
+    questions = list_queue(request.app.state.store, module=module or None)
+    return _render(request, "queue.html", key, questions=questions, module=module or "",
+                   open_p1=sum(q.urgency == "P1" for q in questions))
+
+
+@router.get("/questions/{question_id}", response_class=HTMLResponse)
+def question(request: Request, question_id: int) -> Response:
+    key = _require(request)
+    if isinstance(key, Response):
+        return key
+    try:
+        stored = get_question(request.app.state.store, question_id=question_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return _render(request, "question.html", key, q=stored)
+
+
+@router.post("/questions/{question_id}/review")
+def review(
+    request: Request,
+    question_id: int,
+    decision: Annotated[str, Form(pattern="^(accept|edit|reject)$")],
+    suggestion_rank: Annotated[int | None, Form(ge=1, le=50)] = None,
+    edited_answer: Annotated[str | None, Form(max_length=8000)] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    key = _require(request)
+    if isinstance(key, Response):
+        return key
+    try:
+        record_review(request.app.state.store, question_id=question_id, decision=Decision(decision),
+                      reviewer=key.name, suggestion_rank=suggestion_rank,
+                      edited_answer=edited_answer if decision == "edit" else None, note=note or None)
+    except (ValueError, ConflictError, NotFoundError) as exc:
+        stored = get_question(request.app.state.store, question_id=question_id)
+        return _render(request, "question.html", key, status_code=409, q=stored, error=str(exc))
+    return RedirectResponse(f"/ui/questions/{question_id}?flash={quote(DONE[decision])}", status_code=303)
+
+
+@router.get("/sources", response_class=HTMLResponse)
+def source(request: Request, uri: str) -> Response:
+    key = _require(request, "asker")
+    if isinstance(key, Response):
+        return key
+    chunks = request.app.state.assistant.source(uri)
+    if not chunks:
+        raise HTTPException(status_code=404, detail=f"no source {uri}")
+    url = (chunks[0].url or "") if "#" in uri else (chunks[0].url or "").split("#")[0]
+    return _render(request, "source.html", key, uri=uri, chunks=chunks, url=url or None)
+
+
+@router.get("/ask", response_class=HTMLResponse)
+def ask_page(request: Request) -> Response:
+    key = _require(request, "asker")
+    if isinstance(key, Response):
+        return key
+    return _render(request, "ask.html", key)
+
+
+@router.post("/ask", response_class=HTMLResponse)
+def ask(request: Request, question: Annotated[str, Form(max_length=4000)]) -> Response:
+    key = _require(request, "asker")
+    if isinstance(key, Response):
+        return key
+    assistant = request.app.state.assistant
+    assistant.refresh()
+    try:
+        result = assistant.suggest(question)
+    except InvalidQuestionError as exc:
+        return _render(request, "ask.html", key, status_code=422, question=question, error=str(exc))
+    question_id = record_question(request.app.state.store, result=result, asker=key.name, key_id=key.id)
+    return _render(request, "ask.html", key, question=question,
+                   result=SuggestResponse.from_result(result, question_id=question_id))
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats(request: Request) -> Response:
+    key = _require(request)
+    if isinstance(key, Response):
+        return key
+    taxonomy = load_taxonomy(request.app.state.settings.taxonomy_path)
+    data = review_stats(request.app.state.store)
+    rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
+    return _render(request, "stats.html", key, rows=rows)
