@@ -37,8 +37,13 @@ def _fail(exc: Exception, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-@app.command()
+index_app = typer.Typer(help="Build, publish and roll back the knowledge-base index.")
+app.add_typer(index_app, name="index")
+
+
+@index_app.callback(invoke_without_command=True)
 def index(
+    ctx: typer.Context,
     data_dir: Annotated[Optional[Path], typer.Option(help="Knowledge-base directory (default: settings)")] = None,
     gate: Annotated[bool, typer.Option(help="Evaluate the new build on the golden set first; publish only "
                                             "if recall@5, MRR@10 and module F1 did not drop (nightly use)")] = False,
@@ -47,8 +52,10 @@ def index(
 
     Nightly (cron): 0 2 * * * cd /srv/erp-assist && .venv/bin/erp-assist index --gate
 
-    Example: erp-assist index --data-dir data/demo
+    Example: erp-assist index --data-dir data/demo   ·   erp-assist index rollback
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from indexer.build import build_index
 
     settings = _settings()
@@ -289,6 +296,61 @@ def evaluate(
         console.print(f"[green]no regression against {baseline} (max drop {max_drop})[/]")
 
 
+@index_app.command("rollback")
+def index_rollback() -> None:
+    """Publish the build before the current one (the running API switches to it).
+
+    Example: erp-assist index rollback
+    """
+    from indexer.build import rollback
+
+    try:
+        build_id = rollback(_settings().index_dir)
+    except ErpAssistError as exc:
+        raise _fail(exc) from exc
+    console.print(f"now published: {build_id}")
+
+
+@index_app.command("publish")
+def index_publish(build_id: Annotated[str, typer.Argument(help="A finished build id under index/builds")]) -> None:
+    """Publish a finished build by id (e.g. one the shrink guard or the gate held back).
+
+    Example: erp-assist index publish 20261129T231101755425Z-495f5b9e
+    """
+    from indexer.build import publish_build
+
+    settings = _settings()
+    try:
+        publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+    except ErpAssistError as exc:
+        raise _fail(exc) from exc
+    console.print(f"now published: {build_id}")
+
+
+@index_app.command("list")
+def index_list() -> None:
+    """Builds kept on disk, the published one marked.
+
+    Example: erp-assist index list
+    """
+    from indexer.build import finished_builds
+    from indexer.index import MANIFEST, current_build_dir
+
+    settings = _settings()
+    try:
+        current = current_build_dir(settings.index_dir).name
+    except ErpAssistError:
+        current = None
+    table = Table(title=f"builds in {settings.index_dir}")
+    for column in ("", "build", "chunks", "built at"):
+        table.add_column(column)
+    for build_id in finished_builds(settings.index_dir):
+        manifest = json.loads((settings.index_dir / "builds" / build_id / MANIFEST).read_text(encoding="utf-8"))
+        table.add_row("*" if build_id == current else "", build_id, str(manifest["counts"]["chunks"]),
+                      manifest.get("built_at", "-"))
+    console.print(table)
+
+
 keys_app = typer.Typer(help="API keys (stored hashed; the key is shown once).", no_args_is_help=True)
 review_app = typer.Typer(help="Work through the expert review queue from the terminal.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -375,3 +437,7 @@ def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why"
 def main() -> None:  # pragma: no cover - console script entry
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m erp_assist.cli
+    main()

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
 
     # Building
     keep_builds: int = Field(3, ge=1, description="Published builds kept for rollback")
+    max_chunk_drop: float = Field(0.3, ge=0.0, le=1.0, description="A build losing a larger share of chunks is not published")
     chat_thread_window_minutes: int = Field(120, ge=1, description="How long a chat question stays open")
     chat_experts: list[str] = Field([], description="Chat senders (names, base names or user ids) who are experts")
     chat_sender_names: dict[str, str] = Field({}, description="WeCom/Feishu user id → display name")

@@ -7,13 +7,15 @@ untouched; a reader never sees a half-written directory.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -33,7 +35,16 @@ from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
 from indexer.text import TextProcessor
 
-__all__ = ["BuildReport", "build_index", "index_chunks", "lexical_tokens", "publish_build", "ProgressCallback"]
+__all__ = [
+    "BuildReport",
+    "ProgressCallback",
+    "build_index",
+    "finished_builds",
+    "index_chunks",
+    "lexical_tokens",
+    "publish_build",
+    "rollback",
+]
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -123,7 +134,36 @@ def index_chunks(
     return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
 
 
-def build_index(
+@contextmanager
+def _build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index directory; stale ``.partial`` builds of crashed runs are removed."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / ".build.lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise BuildRefusedError(f"another build is running in {index_dir}; try again when it has finished") from exc
+        builds = index_dir / "builds"
+        if builds.is_dir():
+            for stale in builds.glob("*.partial"):
+                shutil.rmtree(stale, ignore_errors=True)
+        yield
+
+
+def build_index(settings: Settings, **options) -> BuildReport:  # noqa: ANN003 - see _build
+    """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it.
+
+    Options: ``embedder``, ``processor``, ``progress``, ``publish``; ``module_tagger`` labels chunks whose source
+    has no module (chat threads) from their text; ``fusion_tuner`` chooses fusion weights on the new index,
+    recorded in the manifest's ``fusion`` block; ``learned`` is what expert reviews taught (new FAQ documents,
+    alternate questions by FAQ id). A build that would shrink the published one by more than
+    ``settings.max_chunk_drop`` is written but not published (``BuildRefusedError``).
+    """
+    with _build_lock(settings.index_dir):
+        return _build(settings, **options)
+
+
+def _build(
     settings: Settings,
     *,
     embedder: Embedder | None = None,
@@ -134,12 +174,6 @@ def build_index(
     fusion_tuner: Callable[[KnowledgeIndex], dict] | None = None,
     learned: tuple[list[Document], dict[str, list[str]]] | None = None,
 ) -> BuildReport:
-    """Load sources, chunk, tokenize, embed, write a new build, verify it and (by default) publish it.
-
-    ``module_tagger`` labels chunks whose source has no module (chat threads) from their text;
-    ``fusion_tuner`` chooses fusion weights on the new index, recorded in the manifest's ``fusion`` block;
-    ``learned`` is what expert reviews taught (new FAQ documents, alternate questions by FAQ id).
-    """
     started = time.perf_counter()
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
     processor = processor or TextProcessor(settings.user_dict)
@@ -220,6 +254,7 @@ def build_index(
     final = builds / build_id
     os.replace(partial, final)
     if publish:
+        _check_shrink(settings, build_id, len(chunks))
         publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
     if progress:
         progress("publish", 1, 1)
@@ -235,6 +270,38 @@ def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: li
         raise BuildRefusedError(f"verification failed: probe query {probe.title!r} did not find its own chunk")
 
 
+def _check_shrink(settings: Settings, build_id: str, count: int) -> None:
+    try:
+        current = json.loads((current_build_dir(settings.index_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (IndexNotFoundError, IndexCorruptError, OSError, ValueError):
+        return
+    before = int(current["counts"]["chunks"])
+    if before and count < (1 - settings.max_chunk_drop) * before:
+        raise BuildRefusedError(
+            f"build {build_id} has {count} chunks, {1 - count / before:.0%} fewer than the published "
+            f"{current['build_id']} ({before}); more than ERP_ASSIST_MAX_CHUNK_DROP={settings.max_chunk_drop:.0%} "
+            f"would be lost, so it was not published. If intended: erp-assist index publish {build_id}"
+        )
+
+
+def finished_builds(index_dir: Path) -> list[str]:
+    """Build ids with a manifest, oldest first."""
+    builds = index_dir / "builds"
+    if not builds.is_dir():
+        return []
+    return sorted(p.name for p in builds.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
+
+
+def rollback(index_dir: Path) -> str:
+    """Publish the build before the current one; returns its id."""
+    current = current_build_dir(index_dir).name
+    earlier = [b for b in finished_builds(index_dir) if b < current]
+    if not earlier:
+        raise IndexNotFoundError(f"no build older than {current} is kept in {index_dir / 'builds'}")
+    publish_build(index_dir, earlier[-1], keep=len(finished_builds(index_dir)))
+    return earlier[-1]
+
+
 def publish_build(index_dir: Path, build_id: str, keep: int = 3) -> None:
     """Point ``current`` at a finished build (atomic rename) and prune old builds."""
     builds = index_dir / "builds"
@@ -243,7 +310,6 @@ def publish_build(index_dir: Path, build_id: str, keep: int = 3) -> None:
     tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
     tmp.write_text(build_id + "\n", encoding="utf-8")
     os.replace(tmp, index_dir / CURRENT)
-    finished = sorted(p for p in builds.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
-    for old in finished[:-keep]:
-        if old.name != build_id:
-            shutil.rmtree(old, ignore_errors=True)
+    for old in finished_builds(index_dir)[:-keep]:
+        if old != build_id:
+            shutil.rmtree(builds / old, ignore_errors=True)
