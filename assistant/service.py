@@ -93,7 +93,7 @@ class Assistant:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.processor = TextProcessor(settings.user_dict)
+        self.processor = TextProcessor.from_settings(settings)
         self.embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size)
         self.classifier: QuestionClassifier | None = None
         self._serving: _Serving | None = None
@@ -111,7 +111,18 @@ class Assistant:
 
     def _open(self, build: Path) -> _Serving:
         index = load_index(build, expected_dimension=self.embedder.dimension)
-        return _Serving(build.name, index, Retriever(index, self.processor, self.embedder))
+        return _Serving(build.name, index, Retriever(index, self._processor_for(index), self.embedder))
+
+    def _processor_for(self, index: KnowledgeIndex) -> TextProcessor:
+        """Questions must be tokenized exactly as the build tokenized its chunks."""
+        built = index.manifest.get("lexical", {})
+        weights = {k: built[k] for k in ("word_weight", "unigram_weight", "bigram_weight") if k in built}
+        if all(getattr(self.processor, k) == v for k, v in weights.items()):
+            return self.processor
+        log.warning("build %s was tokenized with %s; using that for questions", index.build_id, weights)
+        processor = TextProcessor.from_settings(self.settings, **weights)
+        processor.warm_up()
+        return processor
 
     @property
     def serving(self) -> _Serving:

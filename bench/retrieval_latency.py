@@ -49,8 +49,8 @@ def main() -> None:
     questions = (golden * (args.queries // len(golden) + 1))[: args.queries]
     print(f"BM25 over {len(chunks)} synthetic chunks, {len(questions)} golden questions, {cpu_note()}")
     results = {}
-    for name, processor in (("words only (baseline)", TextProcessor(words=True, chars=False)),
-                            ("words + char 1-2 grams (ours)", TextProcessor())):
+    for name, processor in (("words only (baseline)", TextProcessor(unigram_weight=0, bigram_weight=0)),
+                            ("words + char 1-2 grams (ours)", TextProcessor.from_settings(settings))):
         processor.warm_up()
         results[name] = measure(processor, chunks, questions, settings)
         r = results[name]

@@ -103,7 +103,7 @@ def main() -> None:
 
         index_dir = Path(tmp) / "synthetic-index"
         settings = Settings(index_dir=index_dir)
-        processor = TextProcessor()
+        processor = TextProcessor.from_settings(settings)
         started = time.perf_counter()
         write_synthetic_index(index_dir, synthetic_chunks(args.chunks, demo_sentences(ROOT / "data" / "demo")),
                               processor, settings)

@@ -78,7 +78,7 @@ def index(
             from indexer.text import TextProcessor
 
             embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
-            processor = TextProcessor(settings.user_dict)
+            processor = TextProcessor.from_settings(settings)
             report = build_index(
                 settings,
                 embedder=embedder,

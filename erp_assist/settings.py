@@ -42,7 +42,10 @@ class Settings(BaseSettings):
     chat_sender_names: dict[str, str] = Field({}, description="WeCom/Feishu user id → display name")
     chat_utc_offset_hours: float = Field(8, description="Time zone of plain-text chat exports")
     faq_columns: dict[str, str] = Field({}, description="FAQ column names, e.g. {\"question\": \"问题\"}")
-    title_weight: int = Field(2, ge=1, description="Times a FAQ question / heading counts in BM25 vs. the body")
+    title_weight: int = Field(1, ge=1, description="Times a FAQ question / heading counts in BM25 vs. the body")
+    bm25_word_weight: int = Field(1, ge=0, description="Times each jieba word counts in the BM25 token stream")
+    bm25_unigram_weight: int = Field(2, ge=0, description="Times each CJK character counts")
+    bm25_bigram_weight: int = Field(1, ge=0, description="Times each CJK character bigram counts")
     gate_max_drop: float = Field(0.02, ge=0.0, description="`index --gate`: largest allowed metric drop")
     hnsw_threshold: int = Field(200_000, ge=1, description="Chunk count above which FAISS uses HNSW")
 

@@ -101,7 +101,7 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         return assistant.serving.retriever.hybrid(question, settings.candidate_k, config, module=module)
 
     assistant.embedder.prime([q.question for q in questions])
-    systems = our_systems(index, assistant.processor, assistant.embedder, settings, hybrid=served_hybrid)
+    systems = our_systems(index, assistant.serving.retriever.processor, assistant.embedder, settings, hybrid=served_hybrid)
     systems.insert(-1, langchain_system(index, assistant.embedder))
     metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, "golden: retrieval")
     assistant.embedder.prime([])

@@ -69,7 +69,7 @@ def _lexical_variant(index: KnowledgeIndex, processor: TextProcessor, settings: 
     lexical = LexicalIndex().fit([lexical_tokens(c, processor, settings.title_weight) for c in index.chunks])
     variant = KnowledgeIndex(index.path, index.manifest, index.chunks, lexical, index.dense)
     retriever = Retriever(variant, processor, None)
-    name = "bm25-words" if processor.words else "bm25-chars"
+    name = "bm25-chars" if not processor.word_weight else "bm25-words"
     return RetrievalSystem(name, lambda q: ranked_sources(retriever.lexical(q, settings.candidate_k)))
 
 
@@ -83,8 +83,8 @@ def our_systems(index: KnowledgeIndex, processor: TextProcessor, embedder: Embed
     depth = settings.candidate_k
     config = replace(FusionConfig.from_settings(settings, index.manifest), module_boost=0.0)
     hybrid = hybrid or (lambda q: retriever.hybrid(q, depth, config))
-    words = TextProcessor(settings.user_dict, words=True, chars=False)
-    chars = TextProcessor(settings.user_dict, words=False, chars=True)
+    words = TextProcessor.from_settings(settings, unigram_weight=0, bigram_weight=0)
+    chars = TextProcessor.from_settings(settings, word_weight=0)
     return [
         RetrievalSystem("bm25", lambda q: ranked_sources(retriever.lexical(q, depth))),
         _lexical_variant(index, words, settings),

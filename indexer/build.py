@@ -176,7 +176,7 @@ def _build(
 ) -> BuildReport:
     started = time.perf_counter()
     embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
-    processor = processor or TextProcessor(settings.user_dict)
+    processor = processor or TextProcessor.from_settings(settings)
 
     loaded = load_sources(
         settings.data_dir,
@@ -222,7 +222,9 @@ def _build(
             "dimension": embedder.dimension,
             "unknown_token_rate": round(embedder.unknown_token_rate([c.search_text for c in chunks[:500]]), 4),
         },
-        "lexical": {"title_weight": settings.title_weight, "k1": lexical.k1, "b": lexical.b},
+        "lexical": {"title_weight": settings.title_weight, "k1": lexical.k1, "b": lexical.b,
+                    "word_weight": processor.word_weight, "unigram_weight": processor.unigram_weight,
+                    "bigram_weight": processor.bigram_weight},
         "counts": {
             "chunks": len(chunks),
             "by_source": dict(Counter(c.source_type.value for c in chunks)),

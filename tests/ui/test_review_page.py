@@ -31,12 +31,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(session_settings, assistant):
+def server(session_settings, assistant, tmp_path_factory):
     import uvicorn
 
     from assistant.app import create_app
     from assistant.store import create_key, open_store
 
+    # A database of its own: the queue must hold only what this test asked.
+    session_settings = session_settings.model_copy(
+        update={"database_url": f"sqlite:///{tmp_path_factory.mktemp('ui') / 'ui.db'}"})
     store = open_store(session_settings.database_url)
     keys = {role: create_key(store, name=name, role=role)[1]
             for role, name in (("asker", "张敏(仓库)"), ("expert", "李工"))}
