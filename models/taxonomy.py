@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 __all__ = ["Label", "Taxonomy", "load_taxonomy"]
+
+_TERM_SEPARATORS = re.compile(r"[、，,；;/\s]+")
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,19 @@ class Taxonomy:
 
     def module_label(self, module_id: str) -> str:
         return next((m.label for m in self.modules if m.id == module_id), module_id)
+
+    def module_terms(self) -> list[tuple[str, str]]:
+        """(term, module id) for each module's label and each term of its description (split on 、).
+
+        The classifier learns these as extra short examples: the taxonomy says in so many words that
+        发票 is finance and 考勤 is hr, which helps most where a module has few labelled questions.
+        """
+        terms: list[tuple[str, str]] = []
+        for module in self.modules:
+            for term in [module.label, *_TERM_SEPARATORS.split(module.description)]:
+                if term.strip():
+                    terms.append((term.strip(), module.id))
+        return terms
 
 
 def load_taxonomy(path: Path) -> Taxonomy:

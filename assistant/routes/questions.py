@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
 
 from assistant.auth import allows
 from assistant.deps import AskerKey, ExpertKey, StoreDep
@@ -11,10 +13,11 @@ from assistant.store import ConflictError, NotFoundError, get_question, record_r
 from erp_assist.domain import Decision
 
 router = APIRouter(prefix="/v1/questions", tags=["review"])
+QuestionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Question id from /v1/suggest")]
 
 
 @router.get("/{question_id}", response_model=QuestionOut)
-def read_question(question_id: int, store: StoreDep, key: AskerKey) -> QuestionOut:
+def read_question(question_id: QuestionId, store: StoreDep, key: AskerKey) -> QuestionOut:
     try:
         question = get_question(store, question_id=question_id)
     except NotFoundError as exc:
@@ -25,7 +28,7 @@ def read_question(question_id: int, store: StoreDep, key: AskerKey) -> QuestionO
 
 
 @router.post("/{question_id}/review", response_model=ReviewOut)
-def review(question_id: int, body: ReviewRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
+def review(question_id: QuestionId, body: ReviewRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
     try:
         stored = record_review(store, question_id=question_id, decision=Decision(body.decision), reviewer=key.name,
                                suggestion_rank=body.suggestion_rank, edited_answer=body.edited_answer, note=body.note)
@@ -37,7 +40,7 @@ def review(question_id: int, body: ReviewRequest, store: StoreDep, key: ExpertKe
 
 
 @router.post("/{question_id}/reopen", response_model=ReviewOut)
-def reopen(question_id: int, body: ReopenRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
+def reopen(question_id: QuestionId, body: ReopenRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
     try:
         stored = reopen_question(store, question_id=question_id, reviewer=key.name, note=body.note)
     except NotFoundError as exc:

@@ -12,6 +12,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
@@ -36,6 +37,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
 COOKIE = "erp_assist_session"
+QuestionId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 LABELS = {
     "roles": {"asker": "提问人", "expert": "专家", "admin": "管理员"},
     "urgency_labels": {"P1": "影响业务运行", "P2": "有影响可绕过", "P3": "咨询与优化"},
@@ -113,7 +115,7 @@ def queue(request: Request, module: str | None = None) -> Response:
 
 
 @router.get("/questions/{question_id}", response_class=HTMLResponse)
-def question(request: Request, question_id: int) -> Response:
+def question(request: Request, question_id: QuestionId) -> Response:
     key = _require(request)
     if isinstance(key, Response):
         return key
@@ -127,7 +129,7 @@ def question(request: Request, question_id: int) -> Response:
 @router.post("/questions/{question_id}/review")
 def review(
     request: Request,
-    question_id: int,
+    question_id: QuestionId,
     decision: Annotated[str, Form(pattern="^(accept|edit|reject)$")],
     suggestion_rank: Annotated[int | None, Form(ge=1, le=50)] = None,
     edited_answer: Annotated[str | None, Form(max_length=8000)] = None,
