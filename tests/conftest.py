@@ -25,6 +25,7 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
         "index_dir": tmp / "index",
         "classifier_path": tmp / "models" / "classifier.joblib",
         "database_url": f"sqlite:///{tmp / 'erp.db'}",
+        "cache_dir": tmp / "cache",
     }
     values.update(overrides)
     return Settings(**values)
