@@ -91,3 +91,44 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body")
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
+
+    # Chat channels
+    channel_chat_dir: Path | None = Field(
+        None, description="Chat JSONL the bot appends group messages to (default: <data_dir>/chats)"
+    )
+    channel_bot_name: str = Field("ERP助手", description="The bot's display name in the groups (how askers @ it)")
+    channel_group_names: dict[str, str] = Field(
+        {}, description="Platform chat id → group name for the store and chat history, e.g. {\"oc_5ad…\": \"erp-fin\"}"
+    )
+    channel_expert_on_duty: dict[str, str] = Field(
+        {}, description="Platform → user id of the expert on duty, @-mentioned on P1 questions: {\"feishu\": \"ou_…\"}"
+    )
+    channel_reply_drafts: int = Field(3, ge=1, le=10, description="Drafts shown in a chat reply")
+    channel_public_url: str | None = Field(
+        None, description="Base URL of this service; kb:// source links without a url become <base>/ui/sources?uri=…"
+    )
+    channel_max_clock_skew_seconds: int = Field(
+        300, ge=1, description="Callbacks signed longer ago (or ahead) than this are rejected as replays"
+    )
+    channel_send_timeout_seconds: float = Field(5.0, gt=0, description="Timeout of one outgoing platform request")
+    channel_send_attempts: int = Field(3, ge=1, le=10, description="Attempts per outgoing request (5xx, 429, network)")
+    channel_send_backoff_seconds: float = Field(0.5, ge=0, description="First retry delay; doubles on each retry")
+    dingtalk_app_secret: str | None = Field(None, description="DingTalk robot AppSecret: verifies outgoing callbacks")
+    dingtalk_robot_token: str | None = Field(None, description="DingTalk group robot webhook access_token (digests)")
+    dingtalk_robot_secret: str | None = Field(None, description="DingTalk group robot 加签 secret (SEC…)")
+    dingtalk_api_base: str = Field("https://oapi.dingtalk.com", description="DingTalk API base URL")
+    feishu_verification_token: str | None = Field(None, description="Feishu event subscription Verification Token")
+    feishu_encrypt_key: str | None = Field(None, description="Feishu event subscription Encrypt Key")
+    feishu_app_id: str | None = Field(None, description="Feishu app id (cli_…) for replies")
+    feishu_app_secret: str | None = Field(None, description="Feishu app secret for replies")
+    feishu_api_base: str = Field("https://open.feishu.cn", description="Feishu open API base URL")
+    wecom_token: str | None = Field(None, description="WeCom callback Token")
+    wecom_encoding_aes_key: str | None = Field(None, description="WeCom callback EncodingAESKey (43 characters)")
+    wecom_corp_id: str | None = Field(None, description="WeCom corp id (the callback's receive id)")
+    wecom_corp_secret: str | None = Field(None, description="WeCom app secret for sending")
+    wecom_agent_id: int | None = Field(None, description="WeCom app agent id for sending")
+    wecom_api_base: str = Field("https://qyapi.weixin.qq.com", description="WeCom API base URL")
+    points_accepted: int = Field(2, ge=0, description="Expert points for an accepted draft")
+    points_edited: int = Field(3, ge=0, description="Expert points for an edit that improves a draft")
+    points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
+    group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")

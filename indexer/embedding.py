@@ -93,7 +93,7 @@ class Embedder:
         unk = getattr(tokenizer, "unk_token", None)
         total = unknown = 0
         for text in texts:
-            pieces = tokenizer.tokenize(text)
+            pieces = tokenizer.tokenize(text[:200])  # a sample per text; long ones would only warn
             total += len(pieces)
             unknown += sum(1 for piece in pieces if piece == unk)
         return unknown / total if total else 0.0

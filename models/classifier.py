@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 _READABLE = re.compile(r"[\w\u3400-\u9fff]")
+_CUE = re.compile(r"[\w\u3400-\u9fff]{2,}")  # whole words and n-grams, not "了," or " e"
 # Version of the saved file's layout; a file of another version is refused (and retrained by the service).
 MODEL_FORMAT = 2
 # Fewest labelled questions per module and per urgency level: calibration needs a few in every fold.
@@ -67,6 +68,7 @@ class LabelledQuestion:
     text: str
     module: str
     urgency: str
+    source: str = ""  # "file.jsonl:line", to find a question again when its label looks wrong
 
 
 def load_labelled(directory: Path, taxonomy: Taxonomy) -> list[LabelledQuestion]:
@@ -82,7 +84,7 @@ def load_labelled(directory: Path, taxonomy: Taxonomy) -> list[LabelledQuestion]
             record = json.loads(line)
             if record["module"] not in taxonomy.module_ids or record["urgency"] not in taxonomy.urgency_ids:
                 raise ValueError(f"{path}:{line_no}: label {record['module']}/{record['urgency']} not in taxonomy")
-            items.append(LabelledQuestion(record["text"], record["module"], record["urgency"]))
+            items.append(LabelledQuestion(record["text"], record["module"], record["urgency"], f"{path.name}:{line_no}"))
     return items
 
 
@@ -477,8 +479,8 @@ class QuestionClassifier:
             features = spec.features(self._embedder, self._embedding_cache)
             x = features.fit_transform(texts)
             x_module, y_module = x, modules
-            if spec.taxonomy_terms:
-                terms = self.taxonomy.module_terms()
+            terms = self.taxonomy.module_terms() if spec.taxonomy_terms else []
+            if terms:
                 x_module = _vstack(x, features.transform([t for t, _ in terms]))
                 y_module = modules + [m for _, m in terms]
             self.module_model = _compact(self._calibrated(spec, modules, seed).fit(x_module, y_module))
@@ -580,7 +582,7 @@ class QuestionClassifier:
             if contributions[i] <= 0 or len(cues) >= n:
                 break
             name = str(names[indices[i]]).strip()
-            if len(name) >= 2 and not name.startswith("<") and not any(name in c or c in name for c in cues):
+            if _CUE.fullmatch(name) and not any(name in c or c in name for c in cues):
                 cues.append(name)
         return cues
 
