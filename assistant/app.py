@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.auth import RateLimiter
-from assistant.routes import health, questions, review, sources, suggest, ui
+from assistant.group_metrics import register_group_metrics
+from assistant.routes import channels, health, questions, review, sources, suggest, ui
 from assistant.service import Assistant
 from assistant.store import open_store
 from erp_assist import __version__
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.assistant = assistant or Assistant(settings).load()
         app.state.store = open_store(settings.database_url)
+        register_group_metrics(app)
         yield
         app.state.store.dispose()
 
@@ -86,5 +88,6 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(sources.router)
     app.include_router(questions.router)
     app.include_router(review.router)
+    app.include_router(channels.router)
     app.include_router(ui.router)
     return app

@@ -434,6 +434,49 @@ def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why"
     _review(question_id, "reject", rank, None, note or None, reviewer)
 
 
+report_app = typer.Typer(help="Reports on how the ERP group is served.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("daily")
+def report_daily(
+    day: Annotated[Optional[str], typer.Option("--date", help="Local day YYYY-MM-DD (default: yesterday)")] = None,
+    group: Annotated[Optional[str], typer.Option(help="Only this group")] = None,
+    post: Annotated[Optional[str], typer.Option(help="Also post it: dingtalk | feishu:<chat id> | wecom:<chatid>")] = None,
+) -> None:
+    """The daily group digest: response times, first-contact resolution, knowledge use, expert points.
+
+    Example: erp-assist report daily --date 2025-03-03 --post feishu:oc_5ad11e…
+    """
+    from datetime import date, datetime, timedelta, timezone
+
+    from assistant.channels import ChannelError, make_adapter
+    from assistant.group_metrics import PointRules, daily_digest, digest_table, index_sources, post_digest
+    from assistant.store import open_store
+    from indexer.index import current_build_dir, load_index
+
+    settings = _settings()
+    tz = timezone(timedelta(hours=settings.chat_utc_offset_hours))
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(tz).date() - timedelta(days=1)
+    except ValueError as exc:
+        raise _fail(ValueError(f"--date {day!r} is not YYYY-MM-DD"), 2) from exc
+    try:
+        sources = index_sources(load_index(current_build_dir(settings.index_dir)).chunks)
+    except ErpAssistError:
+        sources = []  # nothing published yet: no list of unused sources
+    digest = daily_digest(open_store(settings.database_url), when, tz=tz, group=group, sources=sources,
+                          points=PointRules.from_settings(settings))
+    console.print(digest_table(digest))
+    if post:
+        platform, _, target = post.partition(":")
+        try:
+            post_digest(digest, make_adapter(platform, settings), target, bot_name=settings.channel_bot_name)
+        except (ChannelError, ValueError) as exc:
+            raise _fail(exc) from exc
+        console.print(f"posted the digest to {post}")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()

@@ -63,3 +63,10 @@ def test_keys_and_review_commands(settings, tmp_path):
     assert accepted.exit_code == 0, accepted.output
     again = runner.invoke(app, ["review", "reject", str(qid)], env=env)
     assert again.exit_code == 1 and "reopen" in again.output
+
+
+def test_report_daily_prints_the_digest(settings, tmp_path):
+    env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'report.db'}"}
+    result = runner.invoke(app, ["report", "daily", "--date", "2025-03-03"], env=env)
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["report", "daily", "--date", "03/03"], env=env).exit_code == 2

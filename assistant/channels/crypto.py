@@ -26,13 +26,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from assistant.channels.errors import PayloadError, SignatureError
 
 __all__ = [
+    "WeComCrypto",
     "check_fresh",
     "dingtalk_sign",
     "feishu_decrypt",
     "feishu_encrypt",
     "feishu_signature",
     "same",
-    "WeComCrypto",
 ]
 
 
@@ -54,7 +54,7 @@ def check_fresh(timestamp: str | None, now: float, max_skew: float, *, millis: b
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:
     """Base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")) — callbacks and webhook URLs alike."""
-    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
 
 

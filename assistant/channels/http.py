@@ -31,11 +31,11 @@ class ChannelHttp:
         self._sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ChannelHttp:  # noqa: ANN401 - erp_assist.settings.Settings
+    def from_settings(cls, settings: Any) -> ChannelHttp:
         return cls(timeout=settings.channel_send_timeout_seconds, attempts=settings.channel_send_attempts,
                    backoff=settings.channel_send_backoff_seconds)
 
-    def request(self, method: str, url: str, *, json: Any = None, params: Mapping[str, str] | None = None,  # noqa: ANN401
+    def request(self, method: str, url: str, *, json: Any = None, params: Mapping[str, str] | None = None,
                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """The decoded JSON body of a 2xx answer; ``ChannelSendError`` once every attempt has failed."""
         problem = ""

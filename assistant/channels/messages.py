@@ -1,0 +1,140 @@
+"""What the bot reads in a group message and what it writes back, independent of the platform.
+
+A message is a question when it @-mentions the bot or follows the group's template
+"【问题】…【期望结果】…". An expert's message can be a review of a bot suggestion:
+
+==========================================  =====================================================
+expert writes                               recorded as
+==========================================  =====================================================
+采纳 · 确认 · 同意 · 正确 (· 第2条)           accept, rank 1 (or the rank named)
+用第2条 · 第2条 · 选第三条                      accept, rank 2 / 3
+驳回 · 不采纳 · 都不对                         reject
+更正：<answer> · 第2条改为：<answer>           edit with the corrected answer (rank 1 / the rank named)
+不对，<answer> (replying to the bot)          edit
+other text replying to / quoting the bot      edit with that text
+==========================================  =====================================================
+
+"#12" anywhere names the question explicitly; otherwise the reply/quote decides, and a bare command
+applies to the group's latest open question the bot answered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from erp_assist.domain import SuggestResult
+from indexer.threads import is_holding_reply, is_noise
+
+__all__ = ["Command", "is_question", "parse_command", "render_answer", "source_link", "split_quote"]
+
+QUESTION_TEMPLATE = re.compile(r"【\s*问题\s*】.+?【\s*期望结果\s*】", re.DOTALL)
+_NUM = r"([0-9]{1,2}|[一二两三四五六七八九十])"
+_CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_QUESTION_ID = re.compile(r"#\s?(\d{1,9})")
+_MENTION = re.compile(r"@[^\s@，,:：]{1,20}|<at[^>]*>.*?</at>|<@[^>]+>")
+_ACCEPT = re.compile(rf"^(?:采纳|确认|同意|正确|没问题)(?:第?\s*{_NUM}\s*条)?(?:吧|了|即可)?$")
+_USE_RANK = re.compile(rf"^(?:采纳|用|选|就用)?\s*第\s*{_NUM}\s*条(?:草稿|答案)?(?:吧|即可|就行|可以|正确|没问题)?$")
+_REJECT = re.compile(r"^(?:驳回|不采纳|都不对|都不行|答案不对|不对|错误|不正确)$")
+_EDIT_PREFIX = re.compile(
+    r"^(?:(?:更正|纠正|修正|正确答案)\s*[：:，,]|(?:正确答案|应该是|应为|改为|改成)\s*[：:])\s*(?P<answer>.+)$", re.DOTALL)
+_EDIT_RANK = re.compile(rf"^第\s*{_NUM}\s*条\s*(?:改为|改成|应为|应该是|更正为)\s*[：:，,]?\s*(?P<answer>.+)$", re.DOTALL)
+_EDIT_NOT = re.compile(r"^(?:不对|不是|错了)\s*[，,。！!；;\s]\s*(?P<answer>.+)$", re.DOTALL)
+# WeChat/WeCom-style text quote: 「张三：原文」 then a line of dashes.
+_QUOTE = re.compile(r"^「(?P<who>[^：:」\n]{1,40})[：:](?P<what>.*?)」\s*\n\s*-(?:\s*-){3,}\s*\n?", re.DOTALL)
+_MIN_EDIT_CHARS = 6
+_PUNCT = " \t\r\n。.!！~～，,;；、"
+_DRAFT_CHARS = 160
+
+
+def is_question(text: str, mentions_bot: bool) -> bool:
+    return mentions_bot or bool(QUESTION_TEMPLATE.search(text))
+
+
+def split_quote(text: str) -> tuple[tuple[str, str] | None, str]:
+    """(quoted sender, quoted text) of a text quote and the rest of the message."""
+    match = _QUOTE.match(text.strip())
+    if not match:
+        return None, text
+    return (match["who"].strip(), match["what"].strip()), text.strip()[match.end():].strip()
+
+
+@dataclass(frozen=True)
+class Command:
+    decision: Literal["accept", "edit", "reject"]
+    rank: int | None = None
+    answer: str | None = None
+    question_id: int | None = None
+    # Said in so many words ("采纳", "更正：…"): may apply to the latest open question without a reply link.
+    explicit: bool = True
+
+
+def _rank(value: str | None) -> int | None:
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else _CN_DIGITS[value]
+
+
+def parse_command(text: str) -> Command | None:
+    """The review an expert's message expresses, or None when it is not one."""
+    _, body = split_quote(text)
+    found = _QUESTION_ID.search(body)
+    question_id = int(found.group(1)) if found else None
+    body = _QUESTION_ID.sub(" ", _MENTION.sub(" ", body))
+    body = re.sub(r"[ \t\u2005]+", " ", body).strip()
+    compact = re.sub(r"\s+", "", body).strip(_PUNCT)
+    if not compact:
+        return None
+    if match := _ACCEPT.match(compact) or _USE_RANK.match(compact):
+        return Command("accept", rank=_rank(match.group(1)) or 1, question_id=question_id)
+    if _REJECT.match(compact):
+        return Command("reject", question_id=question_id)
+    if match := _EDIT_RANK.match(body):
+        return Command("edit", rank=_rank(match.group(1)), answer=match["answer"].strip(), question_id=question_id)
+    if match := _EDIT_PREFIX.match(body):
+        return Command("edit", answer=match["answer"].strip(), question_id=question_id)
+    if compact.endswith(("?", "？")):
+        return None  # a question, not a correction
+    if match := _EDIT_NOT.match(body):
+        return Command("edit", answer=match["answer"].strip(), question_id=question_id, explicit=False)
+    if len(compact) >= _MIN_EDIT_CHARS and not (is_holding_reply(body) or is_noise(body)):
+        return Command("edit", answer=body, question_id=question_id, explicit=False)
+    return None
+
+
+def source_link(uri: str, url: str | None, public_url: str | None) -> str | None:
+    """A clickable address for a source: its own url, else this service's source page, else none."""
+    if url:
+        return url
+    if public_url:
+        return f"{public_url.rstrip('/')}/ui/sources?uri={quote(uri, safe='')}"
+    return None
+
+
+def _short(text: str, limit: int) -> str:
+    text = re.sub(r"\s+", " ", text).strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def render_answer(result: SuggestResult, *, question_id: int, module_label: str, drafts: int,
+                  bot_name: str, public_url: str | None, mention: str | None) -> tuple[str, str]:
+    """(title, Markdown) of the bot's answer: the top drafts, each marked 待专家确认, with its source."""
+    c = result.classification
+    urgent = c.urgency.value == "P1"
+    title = f"{bot_name} · 问题 #{question_id}"
+    lines = [f"**问题 #{question_id}** · {module_label} · {c.urgency.value}"]
+    if urgent:
+        lines.append(f"🚨 P1 紧急问题，已通知值班专家 {mention}" if mention else "🚨 P1 紧急问题，请值班专家尽快处理")
+    if result.abstained or not result.suggestions:
+        lines.append("知识库中没有足够可靠的答案，已转给专家处理。")
+    else:
+        lines.append("以下是知识库中的参考草稿，均**待专家确认**：")
+        for s in result.suggestions[:drafts]:
+            link = source_link(s.source.uri, s.source.url, public_url)
+            name = _short(s.source.title or s.source.uri, 40)
+            where = f"[{name}]({link})" if link else f"{name}（`{s.source.uri}`）"
+            lines.append(f"\n**{s.rank}. 【待专家确认】** {_short(s.draft, _DRAFT_CHARS)}\n来源：{where}")
+        lines.append(f"\n专家可回复「采纳」「用第2条」，或回复本消息给出更正后的答案（可写 #{question_id} 指明问题）。")
+    return title, "\n".join(lines)

@@ -1,0 +1,264 @@
+"""``ChannelService``: what the bot does with a verified group message, the same on every platform.
+
+A question (an @-mention of the bot or the 【问题】…【期望结果】 template) is answered with
+``Assistant.suggest`` and stored with ``record_question``; an expert's "采纳" / "用第2条" / correction linked
+to a bot answer is stored with ``record_review``; every message except commands to the bot is appended to
+the group's chat history for the next nightly build.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import Engine
+
+from assistant.channels.base import ChannelAdapter, IncomingMessage, OutgoingReply, Sent
+from assistant.channels.dingtalk import DingTalkAdapter
+from assistant.channels.errors import ChannelError, ChannelNotConfiguredError
+from assistant.channels.feishu import FeishuAdapter
+from assistant.channels.history import ChatHistory
+from assistant.channels.http import ChannelHttp
+from assistant.channels.messages import Command, is_question, parse_command, render_answer, split_quote
+from assistant.channels.wecom import WeComAdapter
+from assistant.service import Assistant
+from assistant.store import (
+    ConflictError,
+    NotFoundError,
+    StoredReview,
+    get_question,
+    record_question,
+    record_review,
+)
+from erp_assist.domain import Decision, SuggestResult
+from erp_assist.errors import InvalidQuestionError
+from erp_assist.settings import Settings
+from indexer.chat_exports import sender_role
+from models.taxonomy import Taxonomy, load_taxonomy
+
+__all__ = ["ADAPTERS", "ChannelService", "Outcome", "make_adapter"]
+
+log = logging.getLogger(__name__)
+
+ADAPTERS: dict[str, type[ChannelAdapter]] = {
+    DingTalkAdapter.name: DingTalkAdapter,
+    FeishuAdapter.name: FeishuAdapter,
+    WeComAdapter.name: WeComAdapter,
+}
+_SETTINGS_OF = {"dingtalk": "dingtalk_app_secret", "feishu": "feishu_verification_token",
+                "wecom": "wecom_token, wecom_encoding_aes_key and wecom_corp_id"}
+_RECENT = 10_000  # message ids remembered against platform retries
+_LATEST_CANDIDATES = 5
+
+
+def make_adapter(name: str, settings: Settings, http: ChannelHttp | None = None) -> ChannelAdapter:
+    """The adapter for platform ``name``."""
+    if name not in ADAPTERS:
+        raise ValueError(f"unknown chat platform {name!r}; choose one of {', '.join(sorted(ADAPTERS))}")
+    return ADAPTERS[name](settings, http)
+
+
+def _base_name(name: str) -> str:
+    """"李工(ERP管理员)" → "李工": reviews are credited to the name experts are listed by."""
+    return re.split(r"[(（\[【]", name, maxsplit=1)[0].strip() or name
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What handling one message did, and the reply to send (if any)."""
+
+    kind: Literal["question", "review", "history", "duplicate", "ignored"]
+    message: IncomingMessage
+    question_id: int | None = None
+    result: SuggestResult | None = None
+    review: StoredReview | None = None
+    reply: OutgoingReply | None = None
+
+
+class ChannelService:
+    """The bot's behaviour in the groups; the adapters only translate. Safe to share between threads."""
+
+    def __init__(self, settings: Settings, *, adapters: Mapping[str, ChannelAdapter] | None = None,
+                 history: ChatHistory | None = None) -> None:
+        self.settings = settings
+        if adapters is None:
+            adapters = {name: cls(settings) for name, cls in ADAPTERS.items() if cls.configured(settings)}
+        self.adapters = dict(adapters)
+        self.history = history or ChatHistory(settings.channel_chat_dir or settings.data_dir / "chats")
+        self.experts = frozenset(settings.chat_experts)
+        self._taxonomy: Taxonomy | None = None
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def adapter(self, name: str) -> ChannelAdapter:
+        if name not in ADAPTERS:
+            raise ValueError(f"unknown chat platform {name!r}; choose one of {', '.join(sorted(ADAPTERS))}")
+        if name not in self.adapters:
+            raise ChannelNotConfiguredError(f"the {name} channel is not configured; set {_SETTINGS_OF[name]}")
+        return self.adapters[name]
+
+    def module_label(self, module: str) -> str:
+        if self._taxonomy is None:
+            self._taxonomy = load_taxonomy(self.settings.taxonomy_path)
+        return self._taxonomy.module_label(module)
+
+    def _claim(self, message: IncomingMessage) -> bool:
+        """False for a message already handled (platforms resend callbacks they think were lost)."""
+        key = (message.platform, message.msg_id)
+        with self._lock:
+            if key in self._recent:
+                return False
+            self._recent[key] = None
+            if len(self._recent) > _RECENT:
+                self._recent.popitem(last=False)
+        return not self.history.seen(message.group, message.msg_id)
+
+    def _release(self, message: IncomingMessage) -> None:
+        with self._lock:
+            self._recent.pop((message.platform, message.msg_id), None)
+
+    # Handling -----------------------------------------------------------------------------------------
+
+    def handle(self, message: IncomingMessage, *, assistant: Assistant, store: Engine) -> Outcome:
+        """Store what ``message`` means (question, review, history) and say what to reply."""
+        if not self._claim(message):
+            return Outcome("duplicate", message)
+        try:
+            return self._handle(message, assistant, store)
+        except Exception:
+            self._release(message)  # not handled: the platform's retry must get another chance
+            raise
+
+    def _handle(self, message: IncomingMessage, assistant: Assistant, store: Engine) -> Outcome:
+        role = sender_role([message.sender, message.sender_id], message.text, self.experts)
+        if role == "bot":
+            return Outcome("ignored", message)
+        if role == "expert" and (command := parse_command(message.text)) is not None:
+            outcome = self._review(message, command, store)
+            if outcome is not None:
+                return outcome
+        if is_question(message.text, message.mentions_bot):
+            return self._question(message, role, assistant, store)
+        self._remember(message, role)
+        return Outcome("history", message)
+
+    def _remember(self, message: IncomingMessage, role: str, *, text: str | None = None,
+                  reply_to: str | None = None, question_id: int | None = None) -> None:
+        if reply_to is None and message.reply_to:
+            # A reply to the bot's answer continues the question's thread (bot lines are not indexed).
+            replied = self.history.question_of(message.group, message.reply_to)
+            reply_to = (self.history.question_message(message.group, replied) if replied is not None else None)
+        self.history.append(msg_id=message.msg_id, group=message.group, sender=message.sender, role=role,
+                            ts=message.ts, text=message.text if text is None else text,
+                            reply_to=reply_to or message.reply_to, question_id=question_id)
+
+    def _question(self, message: IncomingMessage, role: str, assistant: Assistant, store: Engine) -> Outcome:
+        try:
+            result = assistant.suggest(message.text)
+        except InvalidQuestionError:
+            self._remember(message, role)
+            hint = f"请在 @{self.settings.channel_bot_name} 后写明问题，例如：【问题】…【期望结果】…"
+            return Outcome("history", message, reply=OutgoingReply(self.settings.channel_bot_name, hint))
+        question_id = record_question(store, result=result, asker=message.sender, group=message.group)
+        self._remember(message, role, question_id=question_id)
+        urgent = result.classification.urgency.value == "P1"
+        on_duty = self.settings.channel_expert_on_duty.get(message.platform) if urgent else None
+        adapter = self.adapters.get(message.platform)
+        mention = adapter.mention(on_duty) if on_duty and adapter else None
+        title, markdown = render_answer(
+            result, question_id=question_id, module_label=self.module_label(result.classification.module),
+            drafts=self.settings.channel_reply_drafts, bot_name=self.settings.channel_bot_name,
+            public_url=self.settings.channel_public_url, mention=mention,
+        )
+        reply = OutgoingReply(title, markdown, (on_duty,) if on_duty else (), urgent=urgent)
+        return Outcome("question", message, question_id=question_id, result=result, reply=reply)
+
+    def _resolve(self, message: IncomingMessage, command: Command, store: Engine) -> int | None:
+        """The question an expert's command is about: named (#12), replied to, quoted, or the latest open one."""
+        if command.question_id is not None:
+            return command.question_id
+        if message.reply_to and (found := self.history.question_of(message.group, message.reply_to)) is not None:
+            return found
+        quote, _ = split_quote(message.text)
+        if quote and _base_name(quote[0]) == self.settings.channel_bot_name:
+            snippet = re.sub(r"(\.\.\.|…)+$", "", quote[1]).strip()[:12]
+            answers = self.history.bot_answers(message.group, snippet)
+            if answers:
+                return answers[0][1]
+        if not command.explicit:
+            return None
+        window = timedelta(minutes=self.settings.chat_thread_window_minutes)
+        for ts, question_id in self.history.bot_answers(message.group)[:_LATEST_CANDIDATES]:
+            if message.ts - ts > window:
+                break
+            try:
+                if get_question(store, question_id=question_id).status == "open":
+                    return question_id
+            except NotFoundError:
+                continue
+        return None
+
+    def _review(self, message: IncomingMessage, command: Command, store: Engine) -> Outcome | None:
+        question_id = self._resolve(message, command, store)
+        if question_id is None:
+            return None
+        try:
+            question = get_question(store, question_id=question_id)
+        except NotFoundError:
+            return None
+        if question.group != message.group:
+            return None  # "#12" of another group's question: not this group's to decide
+        reviewer = _base_name(message.sender)
+        decision = Decision(command.decision)
+        rank = command.rank
+        if decision is Decision.EDIT and rank is None and question.suggestions:
+            rank = 1
+        if decision is Decision.REJECT:
+            rank = None
+        note = None
+        try:
+            review = record_review(store, question_id=question_id, decision=decision, reviewer=reviewer,
+                                   suggestion_rank=rank, edited_answer=command.answer,
+                                   note=message.text if decision is Decision.REJECT else None)
+        except ConflictError:
+            note = f"问题 #{question_id} 已处理（{question.status}），如需更改请先在审核页面重新打开。"
+        except NotFoundError:
+            note = f"问题 #{question_id} 没有第{rank}条草稿，请核对序号。"
+        if note is not None:
+            return Outcome("review", message, question_id=question_id,
+                           reply=OutgoingReply(self.settings.channel_bot_name, note))
+        if decision is Decision.EDIT:
+            # The correction is an expert answer to the question: thread it under the question itself.
+            asked = self.history.question_message(message.group, question_id)
+            self._remember(message, "expert", text=command.answer, reply_to=asked, question_id=question_id)
+        done = {Decision.ACCEPT: f"采纳了问题 #{question_id} 的第{rank}条草稿",
+                Decision.EDIT: f"更正了问题 #{question_id} 的答案",
+                Decision.REJECT: f"驳回了问题 #{question_id} 的草稿"}[decision]
+        text = f"已记录：{reviewer} {done}。" + ("下次知识库更新后生效。" if decision is not Decision.REJECT else "")
+        return Outcome("review", message, question_id=question_id, review=review,
+                       reply=OutgoingReply(self.settings.channel_bot_name, text))
+
+    # Replying -----------------------------------------------------------------------------------------
+
+    def deliver(self, outcome: Outcome, *, now: datetime | None = None) -> Sent | None:
+        """Send the outcome's reply and add it to the chat history; a failed send is logged, not raised."""
+        if outcome.reply is None:
+            return None
+        message = outcome.message
+        try:
+            sent = self.adapter(message.platform).reply(message, outcome.reply)
+        except ChannelError as exc:
+            log.error("could not answer %s message %s in %s: %s", message.platform, message.msg_id, message.group, exc)
+            return None
+        self.history.append(
+            msg_id=sent.msg_id or f"{message.msg_id}-bot", group=message.group,
+            sender=self.settings.channel_bot_name, role="bot", ts=now or datetime.now(message.ts.tzinfo),
+            text=outcome.reply.markdown, reply_to=message.msg_id, question_id=outcome.question_id,
+        )
+        return sent

@@ -1,0 +1,105 @@
+"""DingTalk outgoing robot end to end: signed callback → real app → store, chat history, fake DingTalk."""
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import time
+
+from sqlalchemy import select
+
+from assistant.store import reviews
+from tests.assistant.channels.conftest import history, load, stored_questions
+
+SECRET = "dingtalk-app-secret"
+
+
+def _headers(timestamp_ms: int, secret: str = SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256).digest()
+    return {"timestamp": str(timestamp_ms), "sign": base64.b64encode(digest).decode(),
+            "content-type": "application/json"}
+
+
+def _message(fake, text, msg_id, sender="张敏(仓库)", webhook=None):
+    data = copy.deepcopy(load("dingtalk_text.json"))
+    data["text"]["content"] = text
+    data["msgId"] = msg_id
+    data["senderNick"] = sender
+    data["createAt"] = int(time.time() * 1000)
+    data["sessionWebhook"] = webhook or f"{fake.url}/robot/sendBySession?session=abc123"
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def _post(client, body, headers=None):
+    return client.post("/v1/channels/dingtalk", content=body,
+                       headers=headers or _headers(int(time.time() * 1000)))
+
+
+def test_question_is_answered_in_the_group_stored_and_kept_as_history(channel_client, channel_settings, fake):
+    response = _post(channel_client, _message(fake, " 出库单保存提示库存不足但实物有货", "msg-1"))
+    assert response.status_code == 200
+    [question] = stored_questions(channel_client)
+    assert (question.asker, question.group_name, question.module) == ("张敏(仓库)", "ERP仓库群", "inventory")
+    [sent] = fake.sent("/robot/sendBySession")
+    assert sent.query == {"session": "abc123"}
+    markdown = sent.body["markdown"]
+    assert markdown["title"] == f"ERP助手 · 问题 #{question.id}"
+    assert "【待专家确认】" in markdown["text"] and "kb://faq/t-inv-1" in markdown["text"]
+    assert sent.body["at"] == {"atUserIds": [], "isAtAll": False}  # P2: nobody paged
+    lines = history(channel_settings, "ERP仓库群")
+    assert [(m["msg_id"], m["role"], m.get("question_id")) for m in lines] == [
+        ("msg-1", "asker", question.id), ("msg-1-bot", "bot", question.id)]
+    assert lines[0]["text"] == "出库单保存提示库存不足但实物有货" and lines[1]["reply_to"] == "msg-1"
+    assert lines[0]["group"] == "ERP仓库群" and lines[0]["ts"].endswith("+08:00")
+
+
+def test_bad_missing_or_stale_signature_is_401_and_nothing_is_processed(channel_client, channel_settings, fake):
+    body = _message(fake, " 出库单保存提示库存不足但实物有货", "msg-x")
+    now = int(time.time() * 1000)
+    cases = [
+        _headers(now, secret="not-the-secret"),
+        {"content-type": "application/json"},
+        {"timestamp": str(now), "content-type": "application/json"},
+        _headers(now - 6 * 60 * 1000),  # a replay of a 6-minute-old callback, correctly signed
+    ]
+    for headers in cases:
+        assert _post(channel_client, body, headers).status_code == 401
+    assert stored_questions(channel_client) == []
+    assert history(channel_settings, "ERP仓库群") == [] and fake.calls == []
+
+
+def test_p1_pages_the_expert_on_duty_and_a_failed_send_is_retried(channel_client, fake):
+    fake.fail["/robot/sendBySession"] = 1
+    response = _post(channel_client, _message(fake, "急！全厂出库单都保存不了，提示库存不足，车在门口等着发货", "msg-p1"))
+    assert response.status_code == 200
+    [question] = stored_questions(channel_client)
+    assert question.urgency == "P1"
+    attempts = [c for c in fake.calls if c.path == "/robot/sendBySession"]
+    assert [c.status for c in attempts] == [503, 200]
+    assert attempts[1].body["at"]["atUserIds"] == ["ligong01"]
+    assert "@ligong01" in attempts[1].body["markdown"]["text"]
+
+
+def test_expert_accepts_in_the_group_and_a_resent_callback_is_ignored(channel_client, channel_settings, fake):
+    asked = _message(fake, " 出库单保存提示库存不足但实物有货", "msg-q")
+    assert _post(channel_client, asked).status_code == 200
+    assert _post(channel_client, asked).status_code == 200  # DingTalk resends: one question only
+    [question] = stored_questions(channel_client)
+    assert _post(channel_client, _message(fake, " 采纳第1条", "msg-a", sender="李工(ERP管理员)")).status_code == 200
+    with channel_client.app.state.store.connect() as conn:
+        [review] = conn.execute(select(reviews)).all()
+    assert (review.question_id, review.decision, review.suggestion_rank, review.reviewer) == (
+        question.id, "accept", 1, "李工")
+    confirmation = fake.sent("/robot/sendBySession")[-1].body["markdown"]["text"]
+    assert f"李工 采纳了问题 #{question.id} 的第1条草稿" in confirmation
+    # The command is for the bot, not group knowledge: it is not added to the chat history.
+    assert [m["msg_id"] for m in history(channel_settings, "ERP仓库群")] == ["msg-q", "msg-q-bot", "msg-a-bot"]
+
+
+def test_a_session_webhook_outside_the_api_base_is_not_called(channel_client, fake):
+    body = _message(fake, " 账号密码输错被锁了怎么办", "msg-w", webhook="https://attacker.example/robot/sendBySession")
+    assert _post(channel_client, body).status_code == 200
+    assert fake.sent("/robot/sendBySession") == []
+    [signed] = fake.sent("/robot/send")  # the group robot webhook instead, signed with its 加签 secret
+    assert signed.query["access_token"] == "robot-token" and {"timestamp", "sign"} <= signed.query.keys()

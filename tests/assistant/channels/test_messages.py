@@ -1,0 +1,52 @@
+"""What the bot reads in an expert's message, and the answer it writes."""
+
+import pytest
+
+from assistant.channels.messages import Command, is_question, parse_command, render_answer, split_quote
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("采纳", Command("accept", rank=1)),
+    ("采纳第2条", Command("accept", rank=2)),
+    ("用第2条", Command("accept", rank=2)),
+    ("@ERP助手 选第三条。", Command("accept", rank=3)),
+    ("#12 采纳", Command("accept", rank=1, question_id=12)),
+    ("驳回", Command("reject")),
+    ("都不对！", Command("reject")),
+    ("更正：先审核入库单，再保存出库单。", Command("edit", answer="先审核入库单，再保存出库单。")),
+    ("第2条改为：在【总账】里批量过账", Command("edit", rank=2, answer="在【总账】里批量过账")),
+    ("不对，应该先反审核再改数量", Command("edit", answer="应该先反审核再改数量", explicit=False)),
+    ("先在库位管理里解冻库位，再审核调拨单", Command("edit", answer="先在库位管理里解冻库位，再审核调拨单", explicit=False)),
+    ("应该是哪个菜单里设置？", None),
+    ("好的", None),
+    ("我看一下", None),
+    ("收到 👍", None),
+])
+def test_parse_command(text, expected):
+    assert parse_command(text) == expected
+
+
+def test_a_text_quote_of_the_bot_is_split_off_before_parsing():
+    text = "「ERP助手：以下是知识库中的参考草稿」\n- - - - - - - - -\n用第1条"
+    assert split_quote(text) == (("ERP助手", "以下是知识库中的参考草稿"), "用第1条")
+    assert parse_command(text) == Command("accept", rank=1)
+
+
+def test_questions_are_mentions_or_the_group_template():
+    assert is_question("随便问问", mentions_bot=True)
+    assert is_question("【问题】凭证过账报错 【截图】[图片]【期望结果】能正常过账", mentions_bot=False)
+    assert not is_question("【问题】我这边也是", mentions_bot=False)
+    assert not is_question("大家早上好", mentions_bot=False)
+
+
+def test_answer_marks_every_draft_and_links_its_source(assistant):
+    result = assistant.suggest("出库单保存提示库存不足但实物有货")
+    title, markdown = render_answer(result, question_id=7, module_label="库存", drafts=1, bot_name="ERP助手",
+                                    public_url="https://erp-assist.example", mention=None)
+    assert title == "ERP助手 · 问题 #7"
+    assert markdown.count("【待专家确认】") == 1
+    assert "https://erp-assist.example/ui/sources?uri=kb%3A%2F%2Ffaq%2Ft-inv-1" in markdown
+    assert "#7" in markdown and "库存" in markdown
+    _, plain = render_answer(result, question_id=7, module_label="库存", drafts=3, bot_name="ERP助手",
+                             public_url=None, mention=None)
+    assert "`kb://faq/t-inv-1`" in plain and plain.count("【待专家确认】") == len(result.suggestions[:3])
