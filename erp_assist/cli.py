@@ -183,21 +183,49 @@ def serve(
 
 
 @app.command("train-classifier")
-def train_classifier() -> None:
-    """Retrain the module/urgency classifier from the labelled questions and save it.
+def train_classifier(
+    approach: Annotated[Optional[list[str]], typer.Option(help="Approach to compare (repeatable; default all)")] = None,
+    folds: Annotated[Optional[int], typer.Option(help="Cross-validation folds")] = None,
+    report_dir: Annotated[Optional[Path], typer.Option(help="Where report.md/json and confusion PNGs go")] = None,
+) -> None:
+    """Compare classifier approaches with stratified cross-validation, train the best on all labelled
+    questions, save it, and write a report with per-class tables and confusion matrices.
 
-    Example: erp-assist train-classifier
+    Example: erp-assist train-classifier --folds 5
     """
-    from models.classifier import QuestionClassifier, load_labelled
-    from models.taxonomy import load_taxonomy
+    from models.training import train_and_report
 
     settings = _settings()
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    items = load_labelled(settings.classifier_data_dir, taxonomy)
-    with console.status(f"training on {len(items)} labelled questions…"):
-        classifier = QuestionClassifier(taxonomy, settings.module_confidence_threshold).train(items)
-        classifier.save(settings.classifier_path)
-    console.print(f"saved {settings.classifier_path} (taxonomy {taxonomy.hash}, {len(items)} questions)")
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=max(total, 1))
+            progress.update(tasks[stage], completed=done, total=max(total, 1))
+
+        try:
+            report = train_and_report(
+                settings.taxonomy_path, settings.classifier_data_dir, settings.classifier_path,
+                report_dir or settings.classifier_report_dir, on_progress,
+                approaches=approach or settings.classifier_approaches or None,
+                n_folds=folds or settings.classifier_cv_folds,
+                module_threshold=settings.module_confidence_threshold,
+            )
+        except ValueError as exc:
+            raise _fail(exc, code=2) from exc
+    table = Table(title=f"{report.n_folds}-fold cross-validation, {report.n_questions} labelled questions")
+    for column in ("approach", "module macro-F1", "urgency macro-F1", "P1 recall", "P1 precision", "p95 ms"):
+        table.add_column(column, justify="left" if column == "approach" else "right", no_wrap=column == "approach")
+    for name, heads in report.metrics.items():
+        module, urgency = heads["module"], heads["urgency"]
+        label = f"[bold green]{name} ✓[/]" if name == report.chosen else name
+        table.add_row(label, f"{module['macro_f1']:.3f}", f"{urgency['macro_f1']:.3f}", f"{urgency['p1_recall']:.3f}",
+                      f"{urgency['p1_precision']:.3f}", f"{report.latency_p95_ms.get(name, float('nan')):.1f}")
+    console.print(table)
+    console.print(f"chosen: {report.chosen} — {report.reason}")
+    console.print(f"P1 threshold {report.p1_threshold:.3f} · saved {report.model_path} ({report.n_questions} questions)")
+    console.print(f"report: {report.report_md} (+ confusion PNGs, cv_errors.jsonl)")
 
 
 @app.command()

@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         Path(__file__).resolve().parent.parent / "models" / "taxonomy.yaml",
         description="ERP modules and urgency levels",
     )
+    classifier_report_dir: Path = Field(Path("var/models/report"), description="`train-classifier` report output")
+    classifier_approaches: list[str] = Field([], description="Approaches compared by `train-classifier` ([] = all)")
+    classifier_cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of `train-classifier`")
     database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
     shared_data_dir: Path = Field(
         Path(__file__).resolve().parent.parent.parent / "shared" / "data",

@@ -40,10 +40,16 @@ __all__ = [
     "APPROACHES",
     "DEFAULT_APPROACH",
     "MIN_PER_LABEL",
+    "MODEL_FORMAT",
     "P1_RECALL_TARGET",
     "Approach",
+    "CueWeights",
+    "EmbeddingFeatures",
+    "Features",
     "LabelledQuestion",
     "QuestionClassifier",
+    "SoftmaxEnsemble",
+    "TfidfFeatures",
     "decide_urgency",
     "get_approach",
     "load_labelled",
@@ -52,15 +58,16 @@ __all__ = [
 ]
 
 _READABLE = re.compile(r"[\w\u3400-\u9fff]")
-_CUE = re.compile(r"[\w\u3400-\u9fff]{2,}")  # whole words and n-grams, not "了," or " e"
+_CUE = re.compile(r"[\w\u3400-\u9fff]+")  # n-grams within a word run, not "了," or " e"
+_CUE_FEATURES = 12  # strongest features laid onto the question to find its cues
 # Version of the saved file's layout; a file of another version is refused (and retrained by the service).
 MODEL_FORMAT = 2
 # Fewest labelled questions per module and per urgency level: calibration needs a few in every fold.
 MIN_PER_LABEL = 5
-# train() tunes p1_threshold for this P1 recall on out-of-fold predictions. It sits above the 0.95 the
-# project asks for because a threshold tuned to exactly 0.95 on one sample reached only 0.94-0.95 on
-# held-out folds (nested cross-validation, see models/MODEL_CARD.md).
-P1_RECALL_TARGET = 0.97
+# train() tunes p1_threshold for this P1 recall on its own out-of-fold predictions. Cross-validation shares the
+# training data's phrasing and new wording lowers recall (0.911 on the golden set with a 0.95 target), so the bar
+# keeps a margin above the 0.95 that must hold in production: a missed outage costs most.
+P1_RECALL_TARGET = 0.98
 
 
 @dataclass(frozen=True)
@@ -272,7 +279,9 @@ class SoftmaxEnsemble:
         members = calibrated.calibrated_classifiers_
         self.classes_ = np.asarray(calibrated.classes_)
         self.n_members = len(members)
-        self.coef = np.vstack([m.estimator.coef_ for m in members]).astype(np.float32)
+        # Stored as features x (members·classes), C-contiguous float32, and met by float32 rows: any other
+        # layout makes scipy copy the whole matrix on every question (0.7 ms of a 3 ms call).
+        self.coef_t = np.ascontiguousarray(np.vstack([m.estimator.coef_ for m in members]).T, dtype=np.float32)
         self.intercept = np.concatenate([np.ravel(m.estimator.intercept_) for m in members]).astype(np.float32)
         self.beta = np.array([float(m.calibrators[0].beta_) for m in members], dtype=np.float64)
         for m in members:  # every member must see every class, or its columns would not line up
@@ -289,12 +298,13 @@ class SoftmaxEnsemble:
 
     def decision_function(self, x: Any) -> np.ndarray:  # noqa: ANN401 - sparse or dense rows
         """Per member and class, the raw linear scores: shape (rows, members, classes)."""
-        scores = np.asarray(x @ self.coef.T, dtype=np.float64) + self.intercept
-        rows = scores.shape[0]
+        rows = x.astype(np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
+        scores = np.asarray(rows @ self.coef_t, dtype=np.float64) + self.intercept
+        n = scores.shape[0]
         if len(self.classes_) == 2:  # binary linear models score the positive class only: logits (-d, d)
-            d = scores.reshape(rows, self.n_members, 1)
+            d = scores.reshape(n, self.n_members, 1)
             return np.concatenate([-d, d], axis=2)
-        return scores.reshape(rows, self.n_members, len(self.classes_))
+        return scores.reshape(n, self.n_members, len(self.classes_))
 
     def predict_proba(self, x: Any) -> np.ndarray:  # noqa: ANN401
         logits = self.decision_function(x) * self.beta[None, :, None]
@@ -306,10 +316,11 @@ class SoftmaxEnsemble:
     @property
     def cue_weights(self) -> np.ndarray:
         """Mean coefficient per class over the members: what each feature says for each class."""
+        coef = self.coef_t.T
         if len(self.classes_) == 2:
-            positive = self.coef.reshape(self.n_members, -1).mean(axis=0)
+            positive = coef.reshape(self.n_members, -1).mean(axis=0)
             return np.vstack([-positive, positive])
-        return self.coef.reshape(self.n_members, len(self.classes_), -1).mean(axis=0)
+        return coef.reshape(self.n_members, len(self.classes_), -1).mean(axis=0)
 
 
 @dataclass(frozen=True)
@@ -404,7 +415,7 @@ APPROACHES: dict[str, Approach] = {
         ),
     ]
 }
-# Chosen by 5-fold cross-validation (models/MODEL_CARD.md): best module and urgency macro-F1, ~1-2 ms a question.
+# Chosen by 5-fold cross-validation (models/MODEL_CARD.md): best module and urgency macro-F1 and P1 precision.
 DEFAULT_APPROACH = "char+words-svm"
 
 
@@ -453,8 +464,9 @@ class QuestionClassifier:
         self._embedder = embedder
         self._embedding_cache = embedding_cache
         self.features: Features | None = None
-        self.module_model: CalibratedClassifierCV | None = None
-        self.urgency_model: CalibratedClassifierCV | None = None
+        # A SoftmaxEnsemble for temperature-scaled approaches, else the fitted CalibratedClassifierCV.
+        self.module_model: SoftmaxEnsemble | CalibratedClassifierCV | None = None
+        self.urgency_model: SoftmaxEnsemble | CalibratedClassifierCV | None = None
         self.urgency_cues: CueWeights | None = None
         self.trained_at: str | None = None
         self.n_train = 0
@@ -521,7 +533,7 @@ class QuestionClassifier:
         return self
 
     def classify(self, text: str) -> Classification:
-        """Module (or ``unknown`` below the confidence threshold), urgency, confidences and cue n-grams."""
+        """Module (or ``unknown`` below the confidence threshold), urgency, confidences and cues."""
         return self.classify_many([text])[0]
 
     def classify_many(self, texts: list[str]) -> list[Classification]:
@@ -546,7 +558,7 @@ class QuestionClassifier:
                     urgency_confidence=round(up[urgency], 4),
                     module_scores={k: round(v, 4) for k, v in mp.items()},
                     urgency_scores={k: round(v, 4) for k, v in up.items()},
-                    cues=self._cues(x[row], urgency),
+                    cues=self._cues(x[row], urgency, texts[row]),
                 )
             )
         return results
@@ -568,23 +580,37 @@ class QuestionClassifier:
             module_scores={k: round(v, 4) for k, v in blended.items()},
         )
 
-    def _cues(self, row: Any, urgency: str, n: int = 5) -> list[str]:  # noqa: ANN401 - sparse row
-        """The n-grams and words that pushed the question towards its urgency the most."""
+    def _cues(self, row: Any, urgency: str, text: str, n: int = 5) -> list[str]:  # noqa: ANN401 - sparse row
+        """The stretches of the question that pushed it towards its urgency the most.
+
+        The strongest n-grams and words overlap ("仓库", "库发", "发不", "不了"), so they are laid onto the
+        normalized question and each run of covered characters ("仓库发不了货") becomes one cue, ranked by
+        the weight it carries."""
         names = self.features.feature_names() if self.features is not None else None
         if self.urgency_cues is None or names is None or not sparse.issparse(row):
             return []
         cls = list(self.urgency_cues.classes_).index(urgency)
-        coef = self.urgency_cues.coef_[cls]
-        indices = row.indices
-        contributions = row.data * coef[indices]
-        cues: list[str] = []
-        for i in np.argsort(-contributions):
-            if contributions[i] <= 0 or len(cues) >= n:
-                break
-            name = str(names[indices[i]]).strip()
-            if _CUE.fullmatch(name) and not any(name in c or c in name for c in cues):
-                cues.append(name)
-        return cues
+        contributions = row.data * self.urgency_cues.coef_[cls][row.indices]
+        question = normalize(text)
+        weight = np.zeros(len(question))
+        strongest = [i for i in np.argsort(-contributions)[:_CUE_FEATURES] if contributions[i] > 0]
+        for i in strongest:
+            name = str(names[row.indices[i]]).strip()
+            if not _CUE.fullmatch(name):
+                continue  # n-grams across punctuation or spaces explain nothing
+            for match in re.finditer(re.escape(name), question):
+                weight[match.start() : match.end()] += contributions[i]
+        spans: list[tuple[float, str]] = []
+        start = None
+        for position, w in enumerate([*weight, 0.0]):
+            if w > 0 and start is None:
+                start = position
+            elif w <= 0 and start is not None:
+                span = question[start:position].strip()
+                if len(span) >= 2:  # single characters carry little weight and read as noise
+                    spans.append((float(weight[start:position].sum()), span))
+                start = None
+        return [span for _, span in sorted(spans, key=lambda s: -s[0])[:n]]
 
     def save(self, path: Path) -> None:
         self._require_trained()
