@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -26,6 +28,21 @@ err = Console(stderr=True)
 
 _STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重",
            "write": "写入索引", "publish": "发布"}
+
+
+@contextmanager
+def _progress(labels: dict[str, str] | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar per stage; the core reports ``(stage, done, total)`` through the callback."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task((labels or {}).get(stage, stage), total=max(total, 1))
+            progress.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
+
+        yield on_progress
 
 
 def _settings() -> Settings:
@@ -61,15 +78,7 @@ def index(
     settings = _settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console) as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(_STAGES.get(stage, stage), total=max(total, 1))
-            progress.update(tasks[stage], completed=done if total else 1, total=max(total, 1))
-
+    with _progress(_STAGES) as on_progress:
         try:
             from assistant.service import load_or_train_classifier, module_tagger
             from assistant.store import learned_documents, open_store
@@ -196,14 +205,7 @@ def train_classifier(
     from models.training import train_and_report
 
     settings = _settings()
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=max(total, 1))
-            progress.update(tasks[stage], completed=done, total=max(total, 1))
-
+    with _progress() as on_progress:
         try:
             report = train_and_report(
                 settings.taxonomy_path, settings.classifier_data_dir, settings.classifier_path,
@@ -249,11 +251,6 @@ def classify(question: Annotated[str, typer.Argument(help="Question to tag")]) -
                   f"({result.urgency_confidence:.2f})  依据: {'、'.join(result.cues) or '-'}")
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
-
-
 @app.command("eval")
 def evaluate(
     dataset: Annotated[Optional[Path], typer.Option(help="Golden-format JSONL (default: eval/data/golden.jsonl)")] = None,
@@ -273,14 +270,7 @@ def evaluate(
     from eval.runner import DEFAULT_DATASET, run_eval
 
     settings = _settings()
-    with _progress() as progress:
-        tasks: dict[str, int] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=max(total, 1))
-            progress.update(tasks[stage], completed=done, total=max(total, 1))
-
+    with _progress() as on_progress:
         try:
             report = run_eval(settings, dataset or DEFAULT_DATASET, include_public=public,
                               public_limit=public_limit, on_progress=on_progress)
