@@ -264,12 +264,19 @@ def _build(
 
 
 def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: list[Chunk]) -> None:
-    """Load the new build and check that a probe query finds its own chunk."""
+    """Load the new build back and probe it: for every module, the first chunk's own text must find that
+    chunk in BM25's top 10 and FAISS must return its vector's nearest neighbours."""
     index = load_index(path, expected_dimension=embedder.dimension)
-    probe = chunks[0]
-    raw, _ = index.lexical.scores(processor.tokenize(probe.title))
-    if len(raw) and int(np.argmax(raw)) != 0 and raw[0] < raw.max():
-        raise BuildRefusedError(f"verification failed: probe query {probe.title!r} did not find its own chunk")
+    probes: dict[str, int] = {}
+    for row, chunk in enumerate(chunks):
+        probes.setdefault(chunk.module or "unknown", row)
+    for module, row in sorted(probes.items()):
+        _, bounded = index.lexical.scores(processor.tokenize(chunks[row].search_text))
+        top = np.argsort(-bounded, kind="stable")[:10]
+        if row not in top:
+            raise BuildRefusedError(f"verification failed: the {module} probe ({chunks[row].uri}) did not find itself")
+        if not index.dense.search(index.dense.vectors[row], 1):
+            raise BuildRefusedError(f"verification failed: FAISS returned nothing for the {module} probe")
 
 
 def _check_shrink(settings: Settings, build_id: str, count: int) -> None:
