@@ -13,7 +13,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from assistant.auth import RateLimiter
 from assistant.group_metrics import register_group_metrics
-from assistant.routes import channels, health, questions, review, sources, suggest, ui
+from assistant.routes import admin, channels, health, questions, review, sources, suggest, ui
 from assistant.service import Assistant
 from assistant.store import open_store
 from erp_assist import __version__
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(sources.router)
     app.include_router(questions.router)
     app.include_router(review.router)
+    app.include_router(admin.router)
     app.include_router(channels.router)
     app.include_router(ui.router)
     return app

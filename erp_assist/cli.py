@@ -73,31 +73,15 @@ def index(
     """
     if ctx.invoked_subcommand is not None:
         return
-    from indexer.build import build_index
 
     settings = _settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     with _progress(_STAGES) as on_progress:
         try:
-            from assistant.service import load_or_train_classifier, module_tagger
-            from assistant.store import learned_documents, open_store
-            from eval.tuning import fusion_tuner
-            from indexer.embedding import Embedder
-            from indexer.text import TextProcessor
+            from assistant.rebuild import rebuild_knowledge_base
 
-            embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
-            processor = TextProcessor.from_settings(settings)
-            report = build_index(
-                settings,
-                embedder=embedder,
-                processor=processor,
-                progress=on_progress,
-                module_tagger=module_tagger(load_or_train_classifier(settings)),
-                learned=learned_documents(open_store(settings.database_url)),
-                fusion_tuner=fusion_tuner(settings, processor, embedder),
-                publish=not gate,
-            )
+            report = rebuild_knowledge_base(settings, progress=on_progress, publish=not gate)
         except ErpAssistError as exc:
             raise _fail(exc) from exc
     manifest = report.manifest

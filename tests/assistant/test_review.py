@@ -104,3 +104,17 @@ def test_approved_answer_is_found_by_a_paraphrase_after_the_next_build(loop, emb
     source = client.get(f"/v1/sources/kb://faq/learned-{asked['question_id']}", headers={"X-API-Key": keys["asker"]})
     assert source.status_code == 200
     assert source.json()["metadata"]["provenance"]["question_id"] == asked["question_id"]
+
+
+def test_admin_rebuild_over_http_publishes_what_reviews_taught(loop):
+    _, client, keys, _ = loop
+    asked = _ask(client, keys, "车间考勤机坏了，员工打卡记录怎么补录")
+    answer = "在【考勤管理】→【补卡申请】中由班组长提交补卡，人事审核后生效。"
+    assert _review(client, keys, asked["question_id"], decision="edit", edited_answer=answer).status_code == 200
+    assert client.post("/v1/admin/rebuild", headers={"X-API-Key": keys["expert"]}).status_code == 403
+    rebuilt = client.post("/v1/admin/rebuild", headers={"X-API-Key": keys["admin"]})
+    assert rebuilt.status_code == 200, rebuilt.text
+    assert rebuilt.json()["counts"]["learned_faq_entries"] == 1
+    again = _ask(client, keys, "打卡漏了怎么补")
+    assert again["build_id"] == rebuilt.json()["build_id"]
+    assert again["suggestions"][0]["source"]["uri"] == f"kb://faq/learned-{asked['question_id']}"

@@ -25,7 +25,8 @@ def fuzz_target(session_settings, assistant, tmp_path_factory):
 
 
 def _operations(schema):
-    return [result.ok() for result in schema.get_all_operations()]
+    # POST /v1/admin/rebuild takes no input and rebuilds the index; it is tested on its own.
+    return [op for op in (result.ok() for result in schema.get_all_operations()) if op.path != "/v1/admin/rebuild"]
 
 
 def test_schema_covers_the_public_routes(fuzz_target):
