@@ -65,9 +65,9 @@ MODEL_FORMAT = 2
 # Fewest labelled questions per module and per urgency level: calibration needs a few in every fold.
 MIN_PER_LABEL = 5
 # train() tunes p1_threshold for this P1 recall on its own out-of-fold predictions. Cross-validation shares the
-# training data's phrasing and new wording lowers recall (0.911 on the golden set with a 0.95 target), so the bar
-# keeps a margin above the 0.95 that must hold in production: a missed outage costs most.
-P1_RECALL_TARGET = 0.98
+# training data's phrasing and new wording lowers recall (0.911 on the golden set with a 0.95 target, 0.946 with
+# 0.98), so the bar keeps a wide margin above the 0.95 that must hold in production: a missed outage costs most.
+P1_RECALL_TARGET = 0.99
 
 
 @dataclass(frozen=True)
