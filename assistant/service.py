@@ -9,12 +9,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from collections.abc import Callable
-
-from erp_assist.domain import UNKNOWN_MODULE, Chunk, Hit, SuggestResult, Suggestion
+from erp_assist.domain import UNKNOWN_MODULE, Chunk, Classification, Hit, SuggestResult, Suggestion
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
@@ -24,7 +23,7 @@ from indexer.text import TextProcessor, strip_chat_markup
 from models.classifier import QuestionClassifier, load_labelled, validate_question
 from models.taxonomy import load_taxonomy
 
-__all__ = ["Assistant", "load_or_train_classifier", "module_tagger"]
+__all__ = ["Assistant", "Ranking", "load_or_train_classifier", "module_tagger"]
 
 log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"(?<=[。！？；!?;\n])")
@@ -52,6 +51,18 @@ def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
     classifier.train(load_labelled(settings.classifier_data_dir, taxonomy))
     classifier.save(settings.classifier_path)
     return classifier
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the assistant ranks for a question: its tags, the hits in served order (module bonus applied), and
+    the best score before the bonus, on which abstention is decided."""
+
+    question: str
+    classification: Classification
+    hits: list[Hit]
+    best: float
+    build_id: str
 
 
 @dataclass(frozen=True)
@@ -156,14 +167,13 @@ class Assistant:
         log.info("now serving index build %s", build.name)
         return True
 
-    def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
-        """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
+    def rank(self, question: str) -> Ranking:
+        """Classify the question and rank the knowledge base for it, exactly as ``suggest`` serves it."""
         question = validate_question(question, self.settings.max_question_chars)
         assert self.classifier is not None, "Assistant.load() was not called"
         serving = self.serving
-        top_k = top_k or self.settings.top_k
         config = FusionConfig.from_settings(self.settings, serving.index.manifest)
-        hits = serving.retriever.hybrid(question, self.settings.candidate_k, replace(config, module_boost=0.0))
+        hits = serving.retriever.hybrid(question, self.settings.candidate_k, config)
         classification = self.classifier.with_evidence(
             self.classifier.classify(question),
             _module_votes(hits[: self.settings.module_evidence_k]),
@@ -172,9 +182,15 @@ class Assistant:
         # Abstain on the evidence itself, before the module bonus can lift a weak match over the bar.
         best = hits[0].score if hits else 0.0
         hits = _boost(hits, classification.module, config.module_boost)
-        abstained = best < self.settings.abstain_threshold
-        suggestions = [] if abstained else self._draft(question, hits, top_k)
-        return SuggestResult(question, classification, suggestions, abstained, build_id=serving.index.build_id)
+        return Ranking(question, classification, hits, best, serving.index.build_id)
+
+    def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
+        """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
+        ranking = self.rank(question)
+        abstained = ranking.best < self.settings.abstain_threshold
+        suggestions = [] if abstained else self._draft(ranking.question, ranking.hits, top_k or self.settings.top_k)
+        return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
+                             build_id=ranking.build_id)
 
     def _draft(self, question: str, hits: list[Hit], top_k: int) -> list[Suggestion]:
         chosen: list[Hit] = []

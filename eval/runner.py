@@ -80,8 +80,6 @@ def evaluate_retrieval(systems: list[RetrievalSystem], questions: list[GoldenQue
 
 
 def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
-    from indexer.retrieval import FusionConfig
-
     index = assistant.index
     dataset = load_dataset(dataset_path, known_sources={c.uri.split("#")[0] for c in index.chunks})
     questions = dataset.questions
@@ -93,12 +91,8 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         latencies.append((time.perf_counter() - started) * 1000)
         if on_progress:
             on_progress("golden: suggest", i, len(questions))
-    config = FusionConfig.from_settings(settings, index.manifest)
-    by_question = {q.question: results[q.id] for q in questions}
-
-    def served_hybrid(question: str):  # noqa: ANN202 - hits of the served ranking
-        module = by_question[question].classification.module if question in by_question else None
-        return assistant.serving.retriever.hybrid(question, settings.candidate_k, config, module=module)
+    def served_hybrid(question: str):  # noqa: ANN202 - hits in the order the assistant serves them
+        return assistant.rank(question).hits
 
     assistant.embedder.prime([q.question for q in questions])
     systems = our_systems(index, assistant.serving.retriever.processor, assistant.embedder, settings, hybrid=served_hybrid)

@@ -8,7 +8,7 @@ weights) built on the same chunks with the same embedder — what most teams wou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,11 +77,11 @@ def our_systems(index: KnowledgeIndex, processor: TextProcessor, embedder: Embed
                 hybrid: Callable[[str], list[Hit]] | None = None) -> list[RetrievalSystem]:
     """BM25 (default tokens), BM25 words-only and chars-only, dense-only, and the hybrid.
 
-    ``hybrid`` is the served path when the caller has one (classifier-guided module boost); otherwise plain
-    fusion as configured."""
+    ``hybrid`` is the served path when the caller has one (``Assistant.rank``: classifier-guided module bonus);
+    otherwise plain fusion as configured."""
     retriever = Retriever(index, processor, embedder)
     depth = settings.candidate_k
-    config = replace(FusionConfig.from_settings(settings, index.manifest), module_boost=0.0)
+    config = FusionConfig.from_settings(settings, index.manifest)
     hybrid = hybrid or (lambda q: retriever.hybrid(q, depth, config))
     words = TextProcessor.from_settings(settings, unigram_weight=0, bigram_weight=0)
     chars = TextProcessor.from_settings(settings, word_weight=0)

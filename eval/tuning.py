@@ -31,7 +31,7 @@ def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedde
         return {"dense_weight": 0.0, "reason": f"{dataset} has no answerable question matching this corpus"}
     retriever = Retriever(index, processor, embedder)
     embedder.prime([q.question for q in questions])
-    base = replace(FusionConfig.from_settings(settings, {}), module_boost=0.0)
+    base = FusionConfig.from_settings(settings, {})
     scores: dict[str, float] = {}
     for weight in sorted(set(settings.dense_weight_grid) | {0.0}):
         config = replace(base, dense_weight=weight)

@@ -66,8 +66,9 @@ class Retriever:
         chunks = self.index.chunks
         return [Hit(chunks[r], float(scores[r]), **{kind: float(scores[r])}) for r in rows if scores[r] > 0]
 
-    def hybrid(self, query: str, k: int, config: FusionConfig, module: str | None = None) -> list[Hit]:
-        """Fuse lexical and dense candidates; chunks of ``module`` get ``config.module_boost``."""
+    def hybrid(self, query: str, k: int, config: FusionConfig) -> list[Hit]:
+        """Fuse lexical and dense candidates. (``config.module_boost`` is the assistant's to apply, once it
+        knows the question's module.)"""
         _, lexical = self.index.lexical.scores(self.processor.tokenize(query))
         n = len(lexical)
         cand = min(config.candidate_k, n)
@@ -103,7 +104,5 @@ class Retriever:
                 for r in rows
             }
         chunks = self.index.chunks
-        if module and config.module_boost:
-            fused = {r: s + (config.module_boost if chunks[r].module == module else 0.0) for r, s in fused.items()}
         ranked = sorted(fused, key=lambda r: -fused[r])[:k]
         return [Hit(chunks[r], fused[r], lexical=float(lexical[r]), dense=dense_sim.get(r, 0.0)) for r in ranked]
