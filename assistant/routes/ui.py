@@ -31,7 +31,7 @@ from assistant.store import (
 )
 from erp_assist.domain import Decision
 from erp_assist.errors import InvalidQuestionError
-from models.taxonomy import load_taxonomy
+from models.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -53,8 +53,13 @@ def _session_key(request: Request) -> ApiKey | None:
     return request.app.state.ui_sessions.get(sid) if sid else None
 
 
+def _taxonomy(request: Request) -> Taxonomy:
+    """The taxonomy the loaded classifier was trained for (read once at start-up, not per page)."""
+    return request.app.state.assistant.classifier.taxonomy
+
+
 def _render(request: Request, name: str, key: ApiKey | None, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
-    taxonomy = load_taxonomy(request.app.state.settings.taxonomy_path)
+    taxonomy = _taxonomy(request)
     return templates.TemplateResponse(
         request, name, {"key": key, "module_label": lambda m: taxonomy.module_label(m) if m != "unknown" else "未分类",
                         "modules": taxonomy.modules, "flash": request.query_params.get("flash"), **LABELS, **context},
@@ -189,7 +194,7 @@ def stats(request: Request) -> Response:
     key = _require(request)
     if isinstance(key, Response):
         return key
-    taxonomy = load_taxonomy(request.app.state.settings.taxonomy_path)
+    taxonomy = _taxonomy(request)
     data = review_stats(request.app.state.store)
     rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
     return _render(request, "stats.html", key, rows=rows)
