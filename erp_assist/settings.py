@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -36,6 +37,21 @@ class Settings(BaseSettings):
         description="Optional public benchmark data (AFQMC, Odoo docs) used by `erp-assist eval` when present",
     )
     user_dict: Path | None = Field(None, description="Extra jieba user dictionary, one word per line")
+
+    # Tenants: one knowledge base (sources, index, review queue, learned FAQ, stats) per company or group
+    tenant: str = Field("default", description="The tenant this configuration serves; data_dir/index_dir are its KB")
+    tenants_dir: Path = Field(Path("var/tenants"), description="Sources and index of every tenant but `default`")
+
+    # Vector store
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss", description="Search backend: FAISS + bm25s files on local disk, or Milvus (Lite file or cluster)"
+    )
+    milvus_uri: str = Field(
+        "var/milvus.db", description="Milvus Lite file (a path ending in .db) or a Milvus server/cluster URI"
+    )
+    milvus_token: str | None = Field(None, description="Milvus token (\"user:password\" or an API key)")
+    milvus_db_name: str = Field("", description="Milvus database ('' = the server's default)")
+    milvus_collection_prefix: str = Field("erp_assist", description="Collection and alias names start with this")
 
     # Building
     keep_builds: int = Field(3, ge=1, description="Published builds kept for rollback")
@@ -135,3 +151,25 @@ class Settings(BaseSettings):
     points_edited: int = Field(3, ge=0, description="Expert points for an edit that improves a draft")
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_id(cls, value: str) -> str:
+        if not TENANT_ID.fullmatch(value):
+            raise ValueError(f"tenant id {value!r} must match {TENANT_ID.pattern} (it names directories and collections)")
+        return value
+
+    def for_tenant(self, tenant: str) -> Settings:
+        """The same settings for another tenant: its own sources and index under ``tenants_dir``. The default
+        tenant keeps the configured ``data_dir`` and ``index_dir``, so call this on the default tenant's settings."""
+        if tenant == self.tenant:
+            return self
+        if self.tenant != DEFAULT_TENANT:
+            raise ValueError(f"for_tenant({tenant!r}) called on tenant {self.tenant!r}'s settings; use the default's")
+        root = self.tenants_dir / tenant
+        return self.model_validate({**self.model_dump(), "tenant": tenant, "data_dir": root / "data",
+                                    "index_dir": root / "index", "channel_chat_dir": None})
+
+
+DEFAULT_TENANT = "default"
+TENANT_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
