@@ -61,7 +61,7 @@ def write_synthetic_index(index_dir: Path, chunks: list[Chunk], processor: TextP
     manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, "counts": {"chunks": len(chunks)},
                 "embedder": {"name": settings.embedder, "dimension": dimension}, "synthetic": True}
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    publish_build(index_dir, build_id, keep=10)
+    publish_build(settings.model_copy(update={"index_dir": index_dir}), build_id, keep=10)
     return build_id
 
 

@@ -69,7 +69,7 @@ def gated_publish(settings, build_id: str, max_drop: float, dataset: Path | None
         failures = regressions(report, json.loads(baseline_path.read_text(encoding="utf-8")), max_drop)
     if failures:
         return GateResult(False, failures, report)
-    publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+    publish_build(settings, build_id)
     tmp = baseline_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     tmp.replace(baseline_path)

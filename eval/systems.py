@@ -8,13 +8,14 @@ weights) built on the same chunks with the same embedder — what most teams wou
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from erp_assist.domain import Chunk, Hit
 from erp_assist.settings import Settings
+from indexer.backends import LocalBackend
 from indexer.build import index_chunks, lexical_tokens
 from indexer.embedding import Embedder
 from indexer.index import KnowledgeIndex
@@ -61,14 +62,13 @@ def in_memory_index(chunks: list[Chunk], embedder: Embedder, processor: TextProc
         cache_path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache_path, ids=np.array([c.id for c in chunks]), vectors=dense.vectors)
     manifest = {"build_id": "in-memory", "embedder": {"name": embedder.name, "dimension": dense.dimension}}
-    return KnowledgeIndex(Path("<memory>"), manifest, chunks, lexical, dense)
+    return KnowledgeIndex(Path("<memory>"), manifest, chunks, LocalBackend(lexical, dense))
 
 
 def _lexical_variant(index: KnowledgeIndex, processor: TextProcessor, settings: Settings) -> RetrievalSystem:
     """BM25 over one granularity only (words or chars), on the same chunks."""
     lexical = LexicalIndex().fit([lexical_tokens(c, processor, settings.title_weight) for c in index.chunks])
-    variant = KnowledgeIndex(index.path, index.manifest, index.chunks, lexical, index.dense)
-    retriever = Retriever(variant, processor, None)
+    retriever = Retriever(replace(index, backend=LocalBackend(lexical, None)), processor, None)
     name = "bm25-chars" if not processor.word_weight else "bm25-words"
     return RetrievalSystem(name, lambda q: ranked_sources(retriever.lexical(q, settings.candidate_k)))
 
@@ -113,7 +113,7 @@ def langchain_system(index: KnowledgeIndex, embedder: Embedder, k: int = 20) -> 
     jieba.setLogLevel(60)
     docs = [LCDocument(page_content=c.search_text, metadata={"row": i}) for i, c in enumerate(index.chunks)]
     bm25 = BM25Retriever.from_documents(docs, preprocess_func=jieba.lcut, k=k)
-    vectors = np.asarray(index.dense.vectors)
+    vectors = np.asarray(index.backend.vectors(list(range(len(index.chunks)))))
     store = FAISS.from_embeddings(
         [(d.page_content, v.tolist()) for d, v in zip(docs, vectors)], _Embeddings(), metadatas=[d.metadata for d in docs]
     )

@@ -2,7 +2,8 @@
 
 A build is written to ``builds/<id>.partial/``, loaded back and probed, renamed, and only then does the
 ``current`` pointer move (``os.replace`` of a small file). A crash at any point leaves the published build
-untouched; a reader never sees a half-written directory.
+untouched; a reader never sees a half-written directory. With ``vector_store=milvus`` the searchable rows go
+to a collection named after the build (see ``indexer.milvus``) and publishing also moves the tenant's alias.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ import numpy as np
 from erp_assist import __version__
 from erp_assist.domain import Chunk, Document, SourceType
 from erp_assist.settings import Settings
+from indexer.backends import LocalBackend
 from indexer.chunking import chunk_documents
 from indexer.dense import DenseIndex
 from indexer.embedding import Embedder
 from indexer.errors import BuildRefusedError, IndexCorruptError, IndexNotFoundError
-from indexer.index import CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index
+from indexer.index import (
+    CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index, vector_store,
+)
 from indexer.lexical import LexicalIndex
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
@@ -82,16 +86,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cached_vectors(settings: Settings, embedder_name: str) -> dict[str, np.ndarray]:
-    """Vectors of the published build, by chunk id, when it used the same embedder."""
+def _current_manifest(index_dir: Path) -> dict | None:
     try:
-        build = current_build_dir(settings.index_dir)
-        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
-        if manifest["embedder"]["name"] != embedder_name:
-            return {}
+        return json.loads((current_build_dir(index_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (IndexNotFoundError, IndexCorruptError, OSError, ValueError):
+        return None
+
+
+def _cached_vectors(settings: Settings, embedder_name: str) -> dict[str, np.ndarray]:
+    """Vectors of the published FAISS build, by chunk id, when it used the same embedder."""
+    manifest = _current_manifest(settings.index_dir)
+    if not manifest or manifest["embedder"]["name"] != embedder_name or vector_store(manifest)["kind"] != "faiss":
+        return {}
+    build = settings.index_dir / "builds" / manifest["build_id"]
+    try:
         ids = [json.loads(line)["id"] for line in (build / CHUNKS).open(encoding="utf-8") if line.strip()]
         vectors = np.load(build / "embeddings.npy")
-    except (IndexNotFoundError, IndexCorruptError, OSError, KeyError, ValueError):
+    except (OSError, KeyError, ValueError):
         return {}
     return dict(zip(ids, vectors)) if len(ids) == len(vectors) else {}
 
@@ -124,14 +135,19 @@ def index_chunks(
     progress: ProgressCallback | None = None,
 ) -> tuple[LexicalIndex, DenseIndex, int]:
     """BM25 and FAISS over chunks (vectors found in ``cache`` by chunk id are reused); also the reuse count."""
+    lexical = LexicalIndex().fit(_tokenize(chunks, processor, settings, progress))
+    vectors, reused = _embed(chunks, embedder, cache or {}, progress)
+    return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
+
+
+def _tokenize(chunks: list[Chunk], processor: TextProcessor, settings: Settings,
+              progress: ProgressCallback | None) -> list[list[str]]:
     tokens = []
     for i, chunk in enumerate(chunks, start=1):
         tokens.append(lexical_tokens(chunk, processor, settings.title_weight))
         if progress and (i % 200 == 0 or i == len(chunks)):
             progress("tokenize", i, len(chunks))
-    lexical = LexicalIndex().fit(tokens)
-    vectors, reused = _embed(chunks, embedder, cache or {}, progress)
-    return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
+    return tokens
 
 
 @contextmanager
@@ -199,16 +215,30 @@ def _build(
         for i, label in zip(untagged, labels):
             chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, "module_inferred": True})
 
-    lexical, dense, reused = index_chunks(
-        chunks, embedder, processor, settings, cache=_cached_vectors(settings, embedder.name), progress=progress
-    )
-
     corpus_hash = hashlib.sha256("".join(sorted(c.id for c in chunks)).encode()).hexdigest()
     now = datetime.now(timezone.utc)
     build_id = f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{corpus_hash[:8]}"
     builds = settings.index_dir / "builds"
     partial = builds / f"{build_id}.partial"
     partial.mkdir(parents=True)
+
+    tokens = _tokenize(chunks, processor, settings, progress)
+    store_block: dict = {"kind": settings.vector_store}
+    if settings.vector_store == "milvus":
+        lexical = LexicalIndex().fit(tokens, scorer=False)
+        backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
+        reused = len(chunks) - written.embedded
+        store_block.update(
+            uri=settings.milvus_uri, tenant=settings.tenant, collection=written.collection,
+            alias=backend.store.alias(settings.tenant), recycled_from=written.recycled_from,
+            upserted=written.inserted, deleted=written.deleted, unchanged=written.unchanged,
+            truncated_token_fields=written.truncated,
+        )
+    else:
+        lexical = LexicalIndex().fit(tokens)
+        vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
+        dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
+        backend = LocalBackend(lexical, dense)
 
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -237,46 +267,100 @@ def _build(
         },
         "files": {str(p): _sha256(p) for p in loaded.files},
         "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
+        "vector_store": store_block,
     }
     if fusion_tuner is not None:
-        manifest["fusion"] = fusion_tuner(KnowledgeIndex(partial, manifest, chunks, lexical, dense))
+        manifest["fusion"] = fusion_tuner(KnowledgeIndex(partial, manifest, chunks, backend))
         if progress:
             progress("tune", 1, 1)
     with (partial / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
     lexical.save(partial)
-    dense.save(partial)
+    if isinstance(backend, LocalBackend):
+        backend.dense.save(partial)
     # The manifest is written last: a directory without one is by definition incomplete.
     (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     if progress:
         progress("write", 1, 1)
 
-    _verify(partial, embedder, processor, chunks)
+    _verify(partial, embedder, processor, chunks, settings)
     final = builds / build_id
     os.replace(partial, final)
     if publish:
         _check_shrink(settings, build_id, len(chunks))
-        publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+        publish_build(settings, build_id)
     if progress:
         progress("publish", 1, 1)
     return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started)
 
 
-def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: list[Chunk]) -> None:
-    """Load the new build back and probe it: for every module, the first chunk's own text must find that
-    chunk in BM25's top 10 and FAISS must return its vector's nearest neighbours."""
-    index = load_index(path, expected_dimension=embedder.dimension)
+def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: list[Chunk], settings: Settings) -> None:
+    """Load the new build back (row counts must match the manifest) and probe it: for every module, the first
+    chunk's own text must find that chunk in BM25's top 10 and its vector must have a nearest neighbour."""
+    backend = load_index(path, expected_dimension=embedder.dimension, settings=settings).backend
     probes: dict[str, int] = {}
     for row, chunk in enumerate(chunks):
         probes.setdefault(chunk.module or "unknown", row)
     for module, row in sorted(probes.items()):
-        _, bounded = index.lexical.scores(processor.tokenize(chunks[row].search_text))
-        top = np.argsort(-bounded, kind="stable")[:10]
+        top = [r for r, _ in backend.lexical_top(processor.tokenize(chunks[row].search_text), 10)]
         if row not in top:
             raise BuildRefusedError(f"verification failed: the {module} probe ({chunks[row].uri}) did not find itself")
-        if not index.dense.search(index.dense.vectors[row], 1):
-            raise BuildRefusedError(f"verification failed: FAISS returned nothing for the {module} probe")
+        if not backend.dense_top(backend.vectors([row])[0], 1):
+            raise BuildRefusedError(f"verification failed: the {module} probe's vector has no nearest neighbour")
+
+
+def _write_milvus(settings: Settings, build_id: str, chunks: list[Chunk], tokens: list[list[str]],
+                  lexical: LexicalIndex, embedder: Embedder, progress: ProgressCallback | None):  # noqa: ANN202
+    """Write the build's collection (taking over the oldest spare one when there is one) and open it."""
+    from indexer.milvus import MilvusBackend, MilvusStore, drop_orphans, recyclable
+
+    store = MilvusStore(settings)
+    tenant = settings.tenant
+    finished = finished_builds(settings.index_dir)
+    drop_orphans(store, tenant, finished)
+    current = _current_manifest(settings.index_dir)
+    protected: set[str] = set()
+    if current:  # the live build and the one a rollback would return to
+        protected.add(current["build_id"])
+        protected.update([b for b in finished if b < current["build_id"]][-1:])
+    name = store.collection(tenant, build_id)
+    spare = recyclable(store, tenant, settings.keep_builds, finished, protected)
+    spare_manifest = _read_manifest(settings.index_dir / "builds" / spare) if spare else None
+    if spare and spare_manifest and spare_manifest["embedder"]["name"] == embedder.name:
+        # Its build would be pruned at publish; the directory goes first so no manifest names a moved collection.
+        shutil.rmtree(settings.index_dir / "builds" / spare, ignore_errors=True)
+        store.rename(store.collection(tenant, spare), name)
+    else:
+        spare = None
+        store.create(name, embedder.dimension, k1=lexical.k1, b=lexical.b,
+                     hnsw=len(chunks) >= settings.hnsw_threshold)
+
+    live = store.collection(tenant, current["build_id"]) if current else None
+    same_embedder = bool(current) and current["embedder"]["name"] == embedder.name
+    embedded = 0
+
+    def vectors(rows: list[int]) -> np.ndarray:
+        nonlocal embedded
+        found = store.vectors_by_id(live, [chunks[i].id for i in rows]) if live and same_embedder else {}
+        missing = [i for i in rows if chunks[i].id not in found]
+        if missing:
+            for i, vector in zip(missing, embedder.encode([chunks[i].search_text for i in missing])):
+                found[chunks[i].id] = vector
+            embedded += len(missing)
+        return np.vstack([found[chunks[i].id] for i in rows]).astype(np.float32)
+
+    written = store.write(name, chunks, tokens, vectors, progress=progress)
+    written.recycled_from = spare
+    written.embedded = embedded
+    return MilvusBackend(store, name, chunks, lexical, embedder.dimension), written
+
+
+def _read_manifest(build: Path) -> dict | None:
+    try:
+        return json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _check_shrink(settings: Settings, build_id: str, count: int) -> None:
@@ -301,24 +385,42 @@ def finished_builds(index_dir: Path) -> list[str]:
     return sorted(p.name for p in builds.iterdir() if p.is_dir() and (p / MANIFEST).is_file())
 
 
-def rollback(index_dir: Path) -> str:
+def rollback(settings: Settings) -> str:
     """Publish the build before the current one; returns its id."""
-    current = current_build_dir(index_dir).name
-    earlier = [b for b in finished_builds(index_dir) if b < current]
+    current = current_build_dir(settings.index_dir).name
+    earlier = [b for b in finished_builds(settings.index_dir) if b < current]
     if not earlier:
-        raise IndexNotFoundError(f"no build older than {current} is kept in {index_dir / 'builds'}")
-    publish_build(index_dir, earlier[-1], keep=len(finished_builds(index_dir)))
+        raise IndexNotFoundError(f"no build older than {current} is kept in {settings.index_dir / 'builds'}")
+    publish_build(settings, earlier[-1], keep=len(finished_builds(settings.index_dir)))
     return earlier[-1]
 
 
-def publish_build(index_dir: Path, build_id: str, keep: int = 3) -> None:
-    """Point ``current`` at a finished build (atomic rename) and prune old builds."""
+def publish_build(settings: Settings, build_id: str, keep: int | None = None) -> None:
+    """Point ``current`` (and, for a Milvus build, the tenant's alias) at a finished build, then prune old
+    builds beyond ``keep`` (default ``settings.keep_builds``) with their collections."""
+    index_dir = settings.index_dir
     builds = index_dir / "builds"
-    if not (builds / build_id / MANIFEST).is_file():
+    manifest = _read_manifest(builds / build_id)
+    if manifest is None:
         raise IndexCorruptError(f"cannot publish {build_id!r}: no finished build of that name in {builds}")
+    store = vector_store(manifest)
+    if store["kind"] == "milvus":
+        from indexer.milvus import MilvusStore
+
+        MilvusStore(settings).point_alias(store["tenant"], store["collection"])
     tmp = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
     tmp.write_text(build_id + "\n", encoding="utf-8")
     os.replace(tmp, index_dir / CURRENT)
-    for old in finished_builds(index_dir)[:-keep]:
+    for old in finished_builds(index_dir)[: -(keep or settings.keep_builds)]:
         if old != build_id:
-            shutil.rmtree(builds / old, ignore_errors=True)
+            _remove_build(settings, builds / old)
+
+
+def _remove_build(settings: Settings, build: Path) -> None:
+    manifest = _read_manifest(build)
+    shutil.rmtree(build, ignore_errors=True)
+    store = vector_store(manifest or {})
+    if store["kind"] == "milvus":
+        from indexer.milvus import MilvusStore
+
+        MilvusStore(settings).drop(store["collection"])

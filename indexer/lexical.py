@@ -29,11 +29,14 @@ class LexicalIndex:
         self.doc_freq: dict[str, int] = {}
         self.n_docs = 0
 
-    def fit(self, corpus_tokens: list[list[str]]) -> LexicalIndex:
+    def fit(self, corpus_tokens: list[list[str]], *, scorer: bool = True) -> LexicalIndex:
+        """Document frequencies, and (unless ``scorer`` is False: another engine scores) the bm25s index."""
         if not corpus_tokens:
             raise ValueError("cannot build a BM25 index over zero chunks; add FAQ, SOP or chat sources")
         self.n_docs = len(corpus_tokens)
         self.doc_freq = dict(Counter(token for tokens in corpus_tokens for token in set(tokens)))
+        if not scorer:
+            return self
         self._bm25 = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
         # An empty document would break bm25s; a single placeholder token keeps row numbers aligned.
         self._bm25.index([tokens or ["\x00"] for tokens in corpus_tokens], show_progress=False)
@@ -42,6 +45,10 @@ class LexicalIndex:
     def idf(self, token: str) -> float:
         df = self.doc_freq.get(token, 1)
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
+
+    def bound(self, query_tokens: list[str]) -> float:
+        """The best BM25 score any chunk could reach for these tokens: the sum of their idf."""
+        return sum(self.idf(t) for t in dict.fromkeys(query_tokens))
 
     def scores(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw BM25 scores and bounded scores in [0, 1] for every document."""
@@ -52,21 +59,22 @@ class LexicalIndex:
             zeros = np.zeros(self.n_docs, dtype=np.float32)
             return zeros, zeros
         raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
-        bound = sum(self.idf(t) for t in unique)
+        bound = self.bound(unique)
         return raw, np.clip(raw / bound, 0.0, 1.0) if bound > 0 else raw * 0
 
     def save(self, directory: Path) -> None:
-        assert self._bm25 is not None
         directory.mkdir(parents=True, exist_ok=True)
-        self._bm25.save(str(directory / "bm25"))
+        if self._bm25 is not None:
+            self._bm25.save(str(directory / "bm25"))
         stats = {"k1": self.k1, "b": self.b, "n_docs": self.n_docs, "doc_freq": self.doc_freq}
         (directory / "lexical.json").write_text(json.dumps(stats, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
+    def load(cls, directory: Path, *, scorer: bool = True) -> LexicalIndex:
         stats = json.loads((directory / "lexical.json").read_text(encoding="utf-8"))
         index = cls(k1=stats["k1"], b=stats["b"])
         index.n_docs = stats["n_docs"]
         index.doc_freq = stats["doc_freq"]
-        index._bm25 = bm25s.BM25.load(str(directory / "bm25"))
+        if scorer:
+            index._bm25 = bm25s.BM25.load(str(directory / "bm25"))
         return index

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from erp_assist.domain import Hit
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
@@ -41,7 +39,7 @@ class FusionConfig:
 
 
 class Retriever:
-    """Search one index. Thread-safe for reads; build a new Retriever to switch index."""
+    """Search one index through its backend. Thread-safe for reads; build a new Retriever to switch index."""
 
     def __init__(self, index: KnowledgeIndex, processor: TextProcessor, embedder: Embedder | None) -> None:
         self.index = index
@@ -49,44 +47,37 @@ class Retriever:
         self.embedder = embedder
 
     def lexical(self, query: str, k: int) -> list[Hit]:
-        _, bounded = self.index.lexical.scores(self.processor.tokenize(query))
-        return self._top(bounded, k, kind="lexical")
+        chunks = self.index.chunks
+        found = self.index.backend.lexical_top(self.processor.tokenize(query), k)
+        return [Hit(chunks[row], score, lexical=score) for row, score in found]
 
     def dense(self, query: str, k: int) -> list[Hit]:
         if self.embedder is None:
             raise ValueError("dense retrieval needs an embedder; pass one to Retriever")
         vector = self.embedder.encode([query])[0]
         chunks = self.index.chunks
-        return [Hit(chunks[row], score, dense=score) for row, score in self.index.dense.search(vector, k)]
-
-    def _top(self, scores: np.ndarray, k: int, kind: str) -> list[Hit]:
-        k = min(k, len(scores))
-        rows = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        rows = rows[np.argsort(-scores[rows], kind="stable")]
-        chunks = self.index.chunks
-        return [Hit(chunks[r], float(scores[r]), **{kind: float(scores[r])}) for r in rows if scores[r] > 0]
+        return [Hit(chunks[row], score, dense=score) for row, score in self.index.backend.dense_top(vector, k)]
 
     def hybrid(self, query: str, k: int, config: FusionConfig) -> list[Hit]:
         """Fuse lexical and dense candidates. (``config.module_boost`` is the assistant's to apply, once it
         knows the question's module.)"""
-        _, lexical = self.index.lexical.scores(self.processor.tokenize(query))
-        n = len(lexical)
-        cand = min(config.candidate_k, n)
-        lex_rows = np.argsort(-lexical, kind="stable")[:cand]
+        backend = self.index.backend
+        tokens = self.processor.tokenize(query)
+        lex_found = backend.lexical_top(tokens, config.candidate_k)
+        lexical = dict(lex_found)
         use_dense = config.dense_weight > 0 and self.embedder is not None
         dense_rows: list[int] = []
         dense_sim: dict[int, float] = {}
+        rows = [r for r, _ in lex_found]
         if use_dense:
             vector = self.embedder.encode([query])[0]  # type: ignore[union-attr]
-            found = self.index.dense.search(vector, cand)
-            dense_rows = [r for r, _ in found]
-            rows = list(dict.fromkeys([*map(int, lex_rows), *dense_rows]))
-            dense_sim = dict(zip(rows, map(float, self.index.dense.similarity(vector, rows))))
-        else:
-            rows = [int(r) for r in lex_rows if lexical[r] > 0]
+            dense_rows = [r for r, _ in backend.dense_top(vector, config.candidate_k)]
+            rows = list(dict.fromkeys([*rows, *dense_rows]))
+            dense_sim = dict(zip(rows, map(float, backend.similarity(vector, rows))))
+            lexical.update(backend.lexical_rows(tokens, [r for r in dense_rows if r not in lexical]))
 
         if config.method == "rrf":
-            lex_rank = {int(r): i for i, r in enumerate(lex_rows) if lexical[r] > 0}
+            lex_rank = {r: i for i, (r, _) in enumerate(lex_found)}
             dense_rank = {r: i for i, r in enumerate(dense_rows)}
             fused = {
                 r: (config.bm25_weight / (config.rrf_k + lex_rank[r] + 1) if r in lex_rank else 0.0)
@@ -99,10 +90,10 @@ class Retriever:
         else:
             total = config.bm25_weight + (config.dense_weight if use_dense else 0.0)
             fused = {
-                r: (config.bm25_weight * float(lexical[r]) + config.dense_weight * max(dense_sim.get(r, 0.0), 0.0))
+                r: (config.bm25_weight * lexical.get(r, 0.0) + config.dense_weight * max(dense_sim.get(r, 0.0), 0.0))
                 / total
                 for r in rows
             }
         chunks = self.index.chunks
-        ranked = sorted(fused, key=lambda r: -fused[r])[:k]
-        return [Hit(chunks[r], fused[r], lexical=float(lexical[r]), dense=dense_sim.get(r, 0.0)) for r in ranked]
+        ranked = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        return [Hit(chunks[r], fused[r], lexical=lexical.get(r, 0.0), dense=dense_sim.get(r, 0.0)) for r in ranked]

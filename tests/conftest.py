@@ -74,6 +74,33 @@ def built_index(session_settings, embedder, processor):
 
 
 @pytest.fixture(scope="session")
+def milvus_settings(tmp_path_factory, trained_classifier_path) -> Settings:
+    """Session settings with the Milvus backend: Milvus Lite in a temporary file."""
+    tmp = tmp_path_factory.mktemp("milvus")
+    return make_settings(tmp, classifier_path=trained_classifier_path, vector_store="milvus",
+                         milvus_uri=str(tmp / "milvus.db"))
+
+
+@pytest.fixture(scope="session")
+def milvus_built_index(milvus_settings, embedder, processor):
+    """The tiny KB built and published once into Milvus Lite."""
+    from indexer.build import build_index
+
+    return build_index(milvus_settings, embedder=embedder, processor=processor)
+
+
+@pytest.fixture(scope="session", params=["faiss", "milvus"])
+def search_index(request, processor):
+    """The tiny KB's published index, loaded through each search backend in turn."""
+    from indexer.index import load_index
+
+    if request.param == "faiss":
+        return load_index(request.getfixturevalue("built_index").path)
+    report = request.getfixturevalue("milvus_built_index")
+    return load_index(report.path, settings=request.getfixturevalue("milvus_settings"))
+
+
+@pytest.fixture(scope="session")
 def assistant(session_settings, built_index):
     from assistant.service import Assistant
 

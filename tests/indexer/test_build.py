@@ -49,4 +49,4 @@ def test_corrupt_build_is_refused_and_never_published(settings, embedder, proces
         load_index(report.path, expected_dimension=768)
     assert manifest["build_id"] == report.build_id
     with pytest.raises(IndexCorruptError, match="no finished build"):
-        publish_build(settings.index_dir, "does-not-exist")
+        publish_build(settings, "does-not-exist")

@@ -64,7 +64,7 @@ def test_rollback_returns_to_the_previous_build(settings, kb_copy, embedder, pro
                                      + "t-y,又一个问题？,又一个答案。,finance,,2024-12-03\n", encoding="utf-8")
     second = build_index(settings, embedder=embedder, processor=processor).build_id
     assert finished_builds(settings.index_dir) == [first, second]
-    assert rollback(settings.index_dir) == first
+    assert rollback(settings) == first
     assert current_build_dir(settings.index_dir).name == first
 
 
