@@ -1,4 +1,8 @@
-"""``create_app(settings)``: the FastAPI shell around ``Assistant`` and the review store, loaded once at start."""
+"""``create_app(settings)``: the FastAPI shell around the tenants' assistants and the review store.
+
+Models load once at start; each tenant's index opens on its first request (``TenantPool``). The API key of a
+request decides its tenant, and with it the knowledge base, queue and stats it reaches.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from assistant.group_metrics import register_group_metrics
 from assistant.routes import admin, channels, health, questions, review, sources, suggest, ui
 from assistant.service import Assistant
 from assistant.store import open_store
+from assistant.tenants import TenantPool
 from erp_assist import __version__
 from erp_assist.errors import ErpAssistError
 from erp_assist.settings import Settings
@@ -35,18 +40,19 @@ class _Metrics:
                                  registry=self.registry)
         self.suggestions = Counter("erp_assist_suggestions_served", "Draft answers returned", registry=self.registry)
         self.abstained = Counter("erp_assist_abstained", "Questions answered with no draft", registry=self.registry)
-        self.build = Gauge("erp_assist_index_build", "Serving index build (label)", ["build_id"],
-                           registry=self.registry)
+        self.build = Gauge("erp_assist_index_build", "Serving index build (label) per opened tenant",
+                           ["build_id", "tenant"], registry=self.registry)
 
 
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
-    """A new app; pass an already loaded ``assistant`` to share one across apps (tests)."""
+    """A new app serving every tenant; ``settings`` are the default tenant's. Pass an already loaded ``assistant``
+    (of ``settings.tenant``) to share its models across apps (tests)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.assistant = assistant or Assistant(settings).load()
         app.state.store = open_store(settings.database_url)
+        app.state.tenants = TenantPool(settings, assistant=assistant).load()
         register_group_metrics(app)
         yield
         app.state.store.dispose()
@@ -78,9 +84,9 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
-        served = app.state.assistant
         metrics.build.clear()
-        metrics.build.labels(served.index.build_id).set(1)
+        for tenant, served in app.state.tenants.loaded().items():
+            metrics.build.labels(served.index.build_id, tenant).set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(health.router)

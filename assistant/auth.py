@@ -1,4 +1,7 @@
-"""API keys with roles, and a per-key rate limit. Roles are ordered: asker < expert < admin."""
+"""API keys with roles, and a per-key rate limit. Roles are ordered: asker < expert < admin.
+
+A role holds within the key's tenant only: an admin of one tenant is nobody in another (``ApiKey.tenant``).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ def allows(role: str, needed: str) -> bool:
 
 
 class RateLimiter:
-    """Sliding one-minute window per key, in process memory (one API process per knowledge base)."""
+    """Sliding one-minute window per key, in process memory (one API process serves every tenant's keys)."""
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute

@@ -1,4 +1,8 @@
-"""FastAPI dependencies: the loaded assistant, the store and the caller's API key live on ``app.state``."""
+"""FastAPI dependencies: the tenants' assistants, the store and the caller's API key live on ``app.state``.
+
+The caller's key carries its tenant; ``AssistantDep`` is that tenant's assistant, and routes pass ``key.tenant``
+to every store function, so no route can reach another tenant's knowledge base or questions.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,17 @@ from sqlalchemy import Engine
 from assistant.auth import allows
 from assistant.service import Assistant
 from assistant.store import ApiKey, find_key
+from assistant.tenants import TenantPool
 
-__all__ = ["AssistantDep", "StoreDep", "AskerKey", "ExpertKey", "AdminKey", "get_assistant", "require"]
-
-
-def get_assistant(request: Request) -> Assistant:
-    assistant: Assistant = request.app.state.assistant
-    assistant.refresh()
-    return assistant
+__all__ = ["AssistantDep", "StoreDep", "TenantsDep", "AskerKey", "ExpertKey", "AdminKey", "get_assistant", "require"]
 
 
 def get_store(request: Request) -> Engine:
     return request.app.state.store
+
+
+def get_tenants(request: Request) -> TenantPool:
+    return request.app.state.tenants
 
 
 def _caller(
@@ -43,6 +46,11 @@ def _caller(
     return key
 
 
+def get_assistant(request: Request, key: Annotated[ApiKey, Depends(_caller)]) -> Assistant:
+    """The assistant of the caller's tenant (``TenantNotReadyError``, a 503, while it has no published index)."""
+    return get_tenants(request).get(key.tenant)
+
+
 def require(role: str):  # noqa: ANN201 - a FastAPI dependency
     def check(key: Annotated[ApiKey, Depends(_caller)]) -> ApiKey:
         if not allows(key.role, role):
@@ -54,6 +62,7 @@ def require(role: str):  # noqa: ANN201 - a FastAPI dependency
 
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 StoreDep = Annotated[Engine, Depends(get_store)]
+TenantsDep = Annotated[TenantPool, Depends(get_tenants)]
 AskerKey = Annotated[ApiKey, Depends(require("asker"))]
 ExpertKey = Annotated[ApiKey, Depends(require("expert"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]

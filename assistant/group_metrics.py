@@ -13,7 +13,8 @@ shows both what was asked that day and what the experts did that day:
   points: ``points_accepted`` per accepted draft, ``points_edited`` per edit of a draft, ``points_new_faq``
   per decision that adds a new FAQ entry; a decision later reopened earns nothing.
 
-``open_p1`` counts the P1 questions still open at ``until``.
+``open_p1`` counts the P1 questions still open at ``until``. Every number is one tenant's: the queries take a
+required ``tenant`` and read only its questions, reviews and learned entries.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine, select
 
 from assistant.channels.base import ChannelAdapter, OutgoingReply, Sent
-from assistant.store import learned, questions, reviews, suggestions
+from assistant.store import learned, questions, reviews, suggestions, tenants
 from erp_assist.domain import SourceType, source_uri
 from erp_assist.settings import Settings
 
@@ -168,25 +169,30 @@ class _Question:
         return any(r.decision == "reopen" and r.id > review_id for r in self.trail)
 
 
-def _load(engine: Engine, until: datetime, group: str | None) -> tuple[list[_Question], dict[int, str]]:
-    """Questions asked before ``until`` with their trails and drafts; learned-entry kind per review id."""
+def _load(engine: Engine, until: datetime, group: str | None,
+          tenant: str) -> tuple[list[_Question], dict[int, str]]:
+    """``tenant``'s questions asked before ``until`` with their trails and drafts; learned-entry kind per review id."""
     until = _aware(until).astimezone(UTC)
     if engine.dialect.name == "sqlite":
         until = until.replace(tzinfo=None)  # SQLite keeps the UTC wall time without its offset
-    query = select(questions).where(questions.c.created_at < until)
+    own = questions.c.tenant == tenant
+    query = select(questions).where(own, questions.c.created_at < until)
     if group is not None:
         query = query.where(questions.c.group_name == group)
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(questions.c.id)).all()
         asked = {r.id: _Question(r.id, r.text, r.group_name, r.module, r.urgency, bool(r.abstained),
                                  _aware(r.created_at)) for r in rows}
-        for review in conn.execute(select(reviews).where(reviews.c.created_at < until).order_by(reviews.c.id)):
+        for review in conn.execute(select(reviews).join(questions, questions.c.id == reviews.c.question_id)
+                                   .where(own, reviews.c.created_at < until).order_by(reviews.c.id)):
             if review.question_id in asked:
                 asked[review.question_id].trail.append(review)
-        for draft in conn.execute(select(suggestions)):
+        for draft in conn.execute(select(suggestions).join(questions, questions.c.id == suggestions.c.question_id)
+                                  .where(own)):
             if draft.question_id in asked:
                 asked[draft.question_id].drafts[draft.rank] = draft
-        kinds = {row.review_id: row.kind for row in conn.execute(select(learned.c.review_id, learned.c.kind))}
+        kinds = {row.review_id: row.kind
+                 for row in conn.execute(select(learned.c.review_id, learned.c.kind).where(learned.c.tenant == tenant))}
     return list(asked.values()), kinds
 
 
@@ -218,18 +224,18 @@ def index_sources(chunks: Iterable[Any]) -> list[SourceUse]:
     return sorted(seen.values(), key=lambda s: s.uri)
 
 
-def group_stats(engine: Engine, *, until: datetime | None = None, since: datetime | None = None,
+def group_stats(engine: Engine, *, tenant: str, until: datetime | None = None, since: datetime | None = None,
                 group: str | None = None, sources: Iterable[SourceUse] = (),
                 points: PointRules = PointRules()) -> GroupStats:
-    """The group's numbers for questions asked and decisions made in ``[since, until)`` (module docstring).
+    """``tenant``'s numbers for questions asked and decisions made in ``[since, until)`` (module docstring).
 
-    ``sources``: the index's FAQ/SOP sources (``index_sources``), to list those never used.
+    ``sources``: the FAQ/SOP sources of the tenant's index (``index_sources``), to list those never used.
     """
     until = _aware(until) if until else datetime.now(UTC)
     since = _aware(since) if since else None
     if since is not None and since >= until:
         raise ValueError(f"since={since.isoformat()} is not before until={until.isoformat()}")
-    everything, kinds = _load(engine, until, group)
+    everything, kinds = _load(engine, until, group, tenant)
     asked = [q for q in everything if since is None or q.created >= since]
 
     first_response: list[float] = []
@@ -297,13 +303,13 @@ def group_stats(engine: Engine, *, until: datetime | None = None, since: datetim
     )
 
 
-def daily_digest(engine: Engine, day: date, *, tz: tzinfo, group: str | None = None,
+def daily_digest(engine: Engine, day: date, *, tenant: str, tz: tzinfo, group: str | None = None,
                  sources: Iterable[SourceUse] = (), points: PointRules = PointRules()) -> DailyDigest:
-    """The numbers of one local calendar day (questions asked and decisions made that day)."""
+    """``tenant``'s numbers of one local calendar day (questions asked and decisions made that day)."""
     since = datetime.combine(day, time.min, tz)
     until = since + timedelta(days=1)
-    stats = group_stats(engine, since=since, until=until, group=group, sources=sources, points=points)
-    everything, _ = _load(engine, until, group)
+    stats = group_stats(engine, tenant=tenant, since=since, until=until, group=group, sources=sources, points=points)
+    everything, _ = _load(engine, until, group, tenant)
     open_p1 = [(q.id, q.text, q.group) for q in everything if q.urgency == "P1" and q.status == "open"]
     return DailyDigest(day, stats, open_p1)
 
@@ -387,27 +393,28 @@ def post_digest(digest: DailyDigest, adapter: ChannelAdapter, target: str, *, bo
 
 
 class GroupMetricsCollector(Collector):
-    """Gauges computed at scrape time over the last ``window_days`` days."""
+    """Gauges computed at scrape time over the last ``window_days`` days, one series per tenant (``tenant`` label)."""
 
-    def __init__(self, engine: Callable[[], Engine], settings: Settings,
-                 sources: Callable[[], Iterable[SourceUse]] = lambda: ()) -> None:
+    def __init__(self, engine: Callable[[], Engine], settings: Settings) -> None:
         self._engine = engine
         self._window = timedelta(days=settings.group_metrics_window_days)
         self._points = PointRules.from_settings(settings)
-        self._sources = sources
 
     def _families(self) -> dict[str, GaugeMetricFamily]:
         return {
-            "open_p1": GaugeMetricFamily("erp_assist_group_open_p1", "P1 questions still open"),
+            "open_p1": GaugeMetricFamily("erp_assist_group_open_p1", "P1 questions still open", labels=["tenant"]),
             "fcr": GaugeMetricFamily("erp_assist_group_first_contact_resolution_ratio",
-                                     "Reviewed questions whose first decision was accept, never reopened"),
+                                     "Reviewed questions whose first decision was accept, never reopened",
+                                     labels=["tenant"]),
             "util": GaugeMetricFamily("erp_assist_group_knowledge_utilization_ratio",
-                                      "Questions answered with an accepted or edited knowledge-base draft"),
+                                      "Questions answered with an accepted or edited knowledge-base draft",
+                                      labels=["tenant"]),
             "decision": GaugeMetricFamily("erp_assist_group_first_decision_median_minutes",
-                                          "Median minutes from question to first expert decision"),
+                                          "Median minutes from question to first expert decision", labels=["tenant"]),
             "acceptance": GaugeMetricFamily("erp_assist_group_acceptance_ratio",
-                                            "Accepted or edited share of expert decisions", labels=["module"]),
-            "points": GaugeMetricFamily("erp_assist_group_expert_points", "Expert points", labels=["expert"]),
+                                            "Accepted or edited share of expert decisions",
+                                            labels=["tenant", "module"]),
+            "points": GaugeMetricFamily("erp_assist_group_expert_points", "Expert points", labels=["tenant", "expert"]),
         }
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
@@ -415,17 +422,20 @@ class GroupMetricsCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = datetime.now(UTC)
-        stats = group_stats(self._engine(), since=now - self._window, until=now, sources=self._sources(),
-                            points=self._points)
+        engine = self._engine()
+        with engine.connect() as conn:
+            tenant_ids = list(conn.execute(select(tenants.c.id).order_by(tenants.c.id)).scalars())
         f = self._families()
-        f["open_p1"].add_metric([], stats.open_p1)
-        f["fcr"].add_metric([], stats.first_contact_resolution_rate)
-        f["util"].add_metric([], stats.knowledge_utilization)
-        f["decision"].add_metric([], stats.median_first_decision_minutes or 0.0)
-        for module, rates in stats.by_module.items():
-            f["acceptance"].add_metric([module], rates.acceptance_rate)
-        for score in stats.leaderboard:
-            f["points"].add_metric([score.expert], score.points)
+        for tenant in tenant_ids:
+            stats = group_stats(engine, tenant=tenant, since=now - self._window, until=now, points=self._points)
+            f["open_p1"].add_metric([tenant], stats.open_p1)
+            f["fcr"].add_metric([tenant], stats.first_contact_resolution_rate)
+            f["util"].add_metric([tenant], stats.knowledge_utilization)
+            f["decision"].add_metric([tenant], stats.median_first_decision_minutes or 0.0)
+            for module, rates in stats.by_module.items():
+                f["acceptance"].add_metric([tenant, module], rates.acceptance_rate)
+            for score in stats.leaderboard:
+                f["points"].add_metric([tenant, score.expert], score.points)
         yield from f.values()
 
 
@@ -439,6 +449,5 @@ def register_group_metrics(app: Any) -> None:
             return
         registry: CollectorRegistry = app.state.metrics.registry
         settings = app.state.settings
-        registry.register(GroupMetricsCollector(lambda: app.state.store, settings,
-                                                lambda: index_sources(app.state.assistant.index.chunks)))
+        registry.register(GroupMetricsCollector(lambda: app.state.store, settings))
         app.state.group_metrics_registered = True

@@ -1,36 +1,44 @@
-"""The full knowledge-base rebuild: sources plus what reviews taught, chat threads tagged by the classifier,
-the dense weight chosen on the validation set. One function for the CLI, cron and the admin API."""
+"""The full knowledge-base rebuild of one tenant: its sources plus what its reviews taught, chat threads tagged by
+the classifier, the dense weight chosen on the validation set. One function for the CLI, cron and the admin API."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from erp_assist.settings import Settings
 from indexer.build import BuildReport, ProgressCallback, build_index
 
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from assistant.tenants import SharedModels
+
 __all__ = ["rebuild_knowledge_base"]
 
 
-def rebuild_knowledge_base(settings: Settings, *, assistant=None, progress: ProgressCallback | None = None,  # noqa: ANN001
-                           publish: bool = True) -> BuildReport:
-    """Build (and by default publish) a new index; a loaded ``assistant`` lends its models instead of reloading."""
-    from assistant.service import load_or_train_classifier, module_tagger
+def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = None, store: Engine | None = None,
+                           progress: ProgressCallback | None = None, publish: bool = True) -> BuildReport:
+    """Build (and by default publish) a new index of ``settings.tenant`` — pass ``settings.for_tenant(id)`` — from
+    its sources and the learned FAQ of its reviews. Already loaded ``models`` are lent instead of reloading."""
+    from assistant.service import module_tagger
     from assistant.store import learned_documents, open_store
+    from assistant.tenants import SharedModels
     from eval.tuning import fusion_tuner
-    from indexer.embedding import Embedder
-    from indexer.text import TextProcessor
 
-    if assistant is not None:
-        embedder, processor, classifier = assistant.embedder, assistant.processor, assistant.classifier
-    else:
-        embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
-        processor = TextProcessor.from_settings(settings)
-        classifier = load_or_train_classifier(settings)
+    models = models or SharedModels.load(settings)
+    engine = store or open_store(settings.database_url)
+    try:
+        learned = learned_documents(engine, tenant=settings.tenant)
+    finally:
+        if store is None:
+            engine.dispose()
     return build_index(
         settings,
-        embedder=embedder,
-        processor=processor,
+        embedder=models.embedder,
+        processor=models.processor,
         progress=progress,
-        module_tagger=module_tagger(classifier),
-        learned=learned_documents(open_store(settings.database_url)),
-        fusion_tuner=fusion_tuner(settings, processor, embedder),
+        module_tagger=module_tagger(models.classifier),
+        learned=learned,
+        fusion_tuner=fusion_tuner(settings, models.processor, models.embedder),
         publish=publish,
     )

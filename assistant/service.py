@@ -100,13 +100,16 @@ def _similar(a: str, b: str) -> bool:
 
 
 class Assistant:
-    """Classifies a question and drafts answers from the published index. ``load()`` reads models once."""
+    """Classifies a question and drafts answers from the published index. ``load()`` reads models once.
 
-    def __init__(self, settings: Settings) -> None:
+    Pass already loaded ``processor``, ``embedder`` and ``classifier`` to share them (one assistant per tenant)."""
+
+    def __init__(self, settings: Settings, *, processor: TextProcessor | None = None, embedder: Embedder | None = None,
+                 classifier: QuestionClassifier | None = None) -> None:
         self.settings = settings
-        self.processor = TextProcessor.from_settings(settings)
-        self.embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size)
-        self.classifier: QuestionClassifier | None = None
+        self.processor = processor or TextProcessor.from_settings(settings)
+        self.embedder = embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)
+        self.classifier: QuestionClassifier | None = classifier
         self._serving: _Serving | None = None
         self._lock = threading.Lock()
         self._pinned = False
@@ -115,13 +118,13 @@ class Assistant:
         """Load models and the published build (or ``build``, e.g. an unpublished one under evaluation)."""
         self.processor.warm_up()
         self.embedder.load()
-        self.classifier = load_or_train_classifier(self.settings)
+        self.classifier = self.classifier or load_or_train_classifier(self.settings)
         self._pinned = build is not None
         self._serving = self._open(build or current_build_dir(self.settings.index_dir))
         return self
 
     def _open(self, build: Path) -> _Serving:
-        index = load_index(build, expected_dimension=self.embedder.dimension)
+        index = load_index(build, expected_dimension=self.embedder.dimension, settings=self.settings)
         return _Serving(build.name, index, Retriever(index, self._processor_for(index), self.embedder))
 
     def _processor_for(self, index: KnowledgeIndex) -> TextProcessor:

@@ -1,7 +1,11 @@
-"""The review store: questions with their drafts, the append-only review trail, learned knowledge, API keys.
+"""The review store: tenants, questions with their drafts, the append-only review trail, learned knowledge, API keys.
 
-SQLite through SQLAlchemy Core, WAL mode, a numbered schema version, one transaction per write. Plain
-functions with keyword-only arguments; no ORM session leaks out.
+SQLite through SQLAlchemy Core, WAL mode, numbered migrations, one transaction per write. Plain functions with
+keyword-only arguments; no ORM session leaks out.
+
+Every API key, question and learned FAQ row belongs to one tenant (a company or group with a knowledge base of
+its own). Every function that reads or changes questions takes a required ``tenant`` and filters by it here, in
+the store: another tenant's question id is indistinguishable from a missing one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
+    Connection,
     DateTime,
     Engine,
     Float,
@@ -30,15 +35,20 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
 from erp_assist.domain import Decision, Document, SourceType, SuggestResult
 from erp_assist.errors import ErpAssistError
+from erp_assist.settings import DEFAULT_TENANT, TENANT_ID
 
 __all__ = [
     "Role",
+    "Tenant",
+    "TenantSummary",
     "ApiKey",
     "StoredQuestion",
     "StoredSuggestion",
@@ -46,6 +56,10 @@ __all__ = [
     "NotFoundError",
     "ConflictError",
     "open_store",
+    "validate_tenant_id",
+    "create_tenant",
+    "get_tenant",
+    "list_tenants",
     "record_question",
     "get_question",
     "list_queue",
@@ -58,12 +72,25 @@ __all__ = [
     "SCHEMA_VERSION",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROLES = ("asker", "expert", "admin")
 Role = str
 
+
+def _tenant_column(index: bool = False) -> Column:
+    # The same definition as migration 2's ALTER TABLE, so a migrated store and a new one agree.
+    return Column("tenant", String(32), nullable=False, server_default=DEFAULT_TENANT, index=index)
+
+
 metadata = MetaData()
 schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
 api_keys = Table(
     "api_keys",
     metadata,
@@ -73,6 +100,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+    _tenant_column(),
 )
 questions = Table(
     "questions",
@@ -92,6 +120,7 @@ questions = Table(
     Column("key_id", Integer, ForeignKey("api_keys.id")),
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    _tenant_column(index=True),
 )
 suggestions = Table(
     "suggestions",
@@ -134,11 +163,12 @@ learned = Table(
     Column("origin_uri", String(1000)),
     Column("reviewer", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    _tenant_column(index=True),
 )
 
 
 class NotFoundError(ErpAssistError, LookupError):
-    """No such question or suggestion."""
+    """No such tenant, question or suggestion (in the caller's tenant)."""
 
 
 class ConflictError(ErpAssistError):
@@ -146,10 +176,28 @@ class ConflictError(ErpAssistError):
 
 
 @dataclass(frozen=True)
+class Tenant:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TenantSummary:
+    """A tenant and the size of its review store (for ``erp-assist tenants list``)."""
+
+    tenant: Tenant
+    keys: int  # active (not revoked)
+    questions: int
+    open: int
+
+
+@dataclass(frozen=True)
 class ApiKey:
     id: int
     name: str
     role: Role
+    tenant: str
 
 
 @dataclass(frozen=True)
@@ -190,6 +238,7 @@ class StoredQuestion:
     abstained: bool
     status: str
     key_id: int | None
+    tenant: str
     created_at: datetime
     suggestions: list[StoredSuggestion]
     reviews: list[StoredReview]
@@ -205,7 +254,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def open_store(url: str) -> Engine:
-    """Engine for the store; creates the schema (version 1) on first use, refuses a newer unknown version."""
+    """Engine for the store; creates the schema on first use, migrates an older one, refuses a newer one."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False} if url.startswith("sqlite") else {})
@@ -219,51 +268,134 @@ def open_store(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
-    metadata.create_all(engine)
     with engine.begin() as conn:
-        version = conn.execute(select(schema_version.c.version)).scalar()
+        version = (conn.execute(select(schema_version.c.version)).scalar()
+                   if inspect(conn).has_table(schema_version.name) else None)
+        if version is not None and version > SCHEMA_VERSION:
+            raise ErpAssistError(f"database schema {version} is newer than this erp-assist ({SCHEMA_VERSION}); upgrade")
+        metadata.create_all(conn)  # new tables only; columns added to old tables come from the migrations
         if version is None:
             conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
-        elif version > SCHEMA_VERSION:
-            raise ErpAssistError(f"database schema {version} is newer than this erp-assist ({SCHEMA_VERSION}); upgrade")
+        else:
+            for number in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[number](conn)
+            conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
+        if conn.execute(select(tenants.c.id).where(tenants.c.id == DEFAULT_TENANT)).first() is None:
+            conn.execute(insert(tenants).values(id=DEFAULT_TENANT, name=DEFAULT_TENANT, created_at=_now()))
     return engine
+
+
+def _add_tenants(conn: Connection) -> None:
+    """2: a ``tenant`` on keys, questions and learned FAQ rows; everything already stored is the default tenant's."""
+    for table in (api_keys, questions, learned):
+        if "tenant" not in {c["name"] for c in inspect(conn).get_columns(table.name)}:
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN tenant VARCHAR(32) NOT NULL "
+                              f"DEFAULT '{DEFAULT_TENANT}'"))
+    for table in (questions, learned):
+        conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_tenant ON {table.name} (tenant)"))
+
+
+_MIGRATIONS = {2: _add_tenants}  # schema version → the step that brings the version before it there
+
+
+# Tenants ---------------------------------------------------------------------------------------------
+
+
+def validate_tenant_id(tenant_id: str) -> str:
+    """The id, or ``ValueError`` naming the rule: it names directories, collections and URL-free labels."""
+    if not TENANT_ID.fullmatch(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} must match {TENANT_ID.pattern}: a lowercase letter, then "
+                         "up to 31 lowercase letters, digits or underscores (e.g. acme or plant_2)")
+    return tenant_id
+
+
+def _tenant_row(conn: Connection, tenant_id: str):  # noqa: ANN202
+    row = conn.execute(select(tenants).where(tenants.c.id == tenant_id)).first()
+    if row is None:
+        raise NotFoundError(f"no tenant {tenant_id!r}; create it with `erp-assist tenants create {tenant_id}`")
+    return row
+
+
+def create_tenant(engine: Engine, *, tenant_id: str, name: str | None = None) -> Tenant:
+    """A new tenant: an empty review queue and FAQ store of its own (its sources and index live on disk)."""
+    validate_tenant_id(tenant_id)
+    with engine.begin() as conn:
+        if conn.execute(select(tenants.c.id).where(tenants.c.id == tenant_id)).first() is not None:
+            raise ConflictError(f"tenant {tenant_id!r} already exists")
+        now = _now()
+        conn.execute(insert(tenants).values(id=tenant_id, name=name or tenant_id, created_at=now))
+    return Tenant(tenant_id, name or tenant_id, now)
+
+
+def get_tenant(engine: Engine, *, tenant_id: str) -> Tenant:
+    with engine.connect() as conn:
+        row = _tenant_row(conn, tenant_id)
+    return Tenant(row.id, row.name, _aware(row.created_at))
+
+
+def list_tenants(engine: Engine) -> list[TenantSummary]:
+    """Every tenant with its active keys, questions and open questions (an operator's view across tenants)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(tenants).order_by(tenants.c.id)).all()
+        keys = dict(conn.execute(select(api_keys.c.tenant, func.count()).where(api_keys.c.revoked.is_(False))
+                                 .group_by(api_keys.c.tenant)).all())
+        asked = dict(conn.execute(select(questions.c.tenant, func.count()).group_by(questions.c.tenant)).all())
+        waiting = dict(conn.execute(select(questions.c.tenant, func.count()).where(questions.c.status == "open")
+                                    .group_by(questions.c.tenant)).all())
+    return [TenantSummary(Tenant(r.id, r.name, _aware(r.created_at)), keys.get(r.id, 0), asked.get(r.id, 0),
+                          waiting.get(r.id, 0)) for r in rows]
+
+
+# Keys ------------------------------------------------------------------------------------------------
 
 
 def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_key(engine: Engine, *, name: str, role: Role) -> tuple[ApiKey, str]:
-    """A new API key; the plain key is returned once and only its hash is stored."""
+def create_key(engine: Engine, *, name: str, role: Role, tenant: str = DEFAULT_TENANT) -> tuple[ApiKey, str]:
+    """A new API key of ``tenant``; the plain key is returned once and only its hash is stored."""
     if role not in ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(ROLES)}")
     plain = "ea_" + secrets.token_urlsafe(24)
     with engine.begin() as conn:
+        _tenant_row(conn, tenant)
         key_id = conn.execute(
-            insert(api_keys).values(name=name, role=role, key_hash=_hash_key(plain), created_at=_now(), revoked=False)
+            insert(api_keys).values(name=name, role=role, key_hash=_hash_key(plain), created_at=_now(), revoked=False,
+                                    tenant=tenant)
         ).inserted_primary_key[0]
-    return ApiKey(key_id, name, role), plain
+    return ApiKey(key_id, name, role, tenant), plain
 
 
 def find_key(engine: Engine, *, plain: str) -> ApiKey | None:
+    """The active key, with the tenant it belongs to (which decides everything its caller may see)."""
     with engine.connect() as conn:
         row = conn.execute(
             select(api_keys).where(api_keys.c.key_hash == _hash_key(plain), api_keys.c.revoked.is_(False))
         ).first()
-    return ApiKey(row.id, row.name, row.role) if row else None
+    return ApiKey(row.id, row.name, row.role, row.tenant) if row else None
 
 
-def record_question(engine: Engine, *, result: SuggestResult, asker: str | None = None, group: str | None = None,
-                    context: str | None = None, key_id: int | None = None) -> int:
-    """Store one suggest call: the question, its tags and every draft shown."""
+# Questions and reviews -------------------------------------------------------------------------------
+
+
+def record_question(engine: Engine, *, tenant: str, result: SuggestResult, asker: str | None = None,
+                    group: str | None = None, context: str | None = None, key_id: int | None = None) -> int:
+    """Store one suggest call in ``tenant``'s queue: the question, its tags and every draft shown."""
     c = result.classification
     with engine.begin() as conn:
+        _tenant_row(conn, tenant)
+        if key_id is not None:
+            owner = conn.execute(select(api_keys.c.tenant).where(api_keys.c.id == key_id)).scalar()
+            if owner != tenant:
+                raise ValueError(f"key {key_id} belongs to tenant {owner!r}, not {tenant!r}")
         question_id = conn.execute(
             insert(questions).values(
                 text=result.question, asker=asker, group_name=group, context=context, module=c.module,
                 urgency=c.urgency.value, module_confidence=c.module_confidence,
                 urgency_confidence=c.urgency_confidence, cues=json.dumps(c.cues, ensure_ascii=False),
                 abstained=result.abstained, build_id=result.build_id, key_id=key_id, status="open", created_at=_now(),
+                tenant=tenant,
             )
         ).inserted_primary_key[0]
         if result.suggestions:
@@ -283,7 +415,7 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
         id=row.id, text=row.text, asker=row.asker, group=row.group_name, module=row.module, urgency=row.urgency,
         module_confidence=row.module_confidence, urgency_confidence=row.urgency_confidence,
         cues=json.loads(row.cues), abstained=row.abstained, status=row.status, key_id=row.key_id,
-        created_at=_aware(row.created_at),
+        tenant=row.tenant, created_at=_aware(row.created_at),
         suggestions=[StoredSuggestion(d.rank, d.score, d.draft, d.source_type, d.source_id, d.uri, d.url, d.title,
                                       d.excerpt) for d in drafts],
         reviews=[StoredReview(r.id, r.suggestion_rank, r.decision, r.edited_answer, r.note, r.reviewer,
@@ -291,17 +423,22 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
     )
 
 
-def get_question(engine: Engine, *, question_id: int) -> StoredQuestion:
+def _question_row(conn: Connection, tenant: str, question_id: int):  # noqa: ANN202
+    # Another tenant's question gets the very same answer as a missing one: its existence is not disclosed.
+    row = conn.execute(select(questions).where(questions.c.id == question_id, questions.c.tenant == tenant)).first()
+    if row is None:
+        raise NotFoundError(f"no question {question_id}")
+    return row
+
+
+def get_question(engine: Engine, *, tenant: str, question_id: int) -> StoredQuestion:
     with engine.connect() as conn:
-        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
-        if row is None:
-            raise NotFoundError(f"no question {question_id}")
-        return _question(conn, row)
+        return _question(conn, _question_row(conn, tenant, question_id))
 
 
-def list_queue(engine: Engine, *, module: str | None = None, limit: int = 100) -> list[StoredQuestion]:
-    """Open questions, P1 first, then oldest first."""
-    query = select(questions).where(questions.c.status == "open")
+def list_queue(engine: Engine, *, tenant: str, module: str | None = None, limit: int = 100) -> list[StoredQuestion]:
+    """``tenant``'s open questions, P1 first, then oldest first."""
+    query = select(questions).where(questions.c.tenant == tenant, questions.c.status == "open")
     if module:
         query = query.where(questions.c.module == module)
     query = query.order_by(questions.c.urgency, questions.c.created_at, questions.c.id).limit(limit)
@@ -309,7 +446,7 @@ def list_queue(engine: Engine, *, module: str | None = None, limit: int = 100) -
         return [_question(conn, row) for row in conn.execute(query).all()]
 
 
-def record_review(engine: Engine, *, question_id: int, decision: Decision, reviewer: str,
+def record_review(engine: Engine, *, tenant: str, question_id: int, decision: Decision, reviewer: str,
                   suggestion_rank: int | None = None, edited_answer: str | None = None,
                   note: str | None = None) -> StoredReview:
     """Append a decision; accept/edit also teach the knowledge base. The trail is never rewritten."""
@@ -318,9 +455,7 @@ def record_review(engine: Engine, *, question_id: int, decision: Decision, revie
     if decision is Decision.ACCEPT and suggestion_rank is None:
         raise ValueError("decision 'accept' needs suggestion_rank: which draft is accepted")
     with engine.begin() as conn:
-        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
-        if row is None:
-            raise NotFoundError(f"no question {question_id}")
+        row = _question_row(conn, tenant, question_id)
         if row.status != "open":
             raise ConflictError(f"question {question_id} is already {row.status}; reopen it first")
         draft = None
@@ -346,7 +481,8 @@ def _learn(conn, question, draft, decision: Decision, edited: str | None, review
     """An accepted FAQ draft gains the asker's wording as an alternate question; anything else approved
     (an SOP step, a chat answer, an edited text) becomes a new FAQ entry with its provenance."""
     base = {"review_id": review_id, "question_id": question.id, "question": question.text, "reviewer": reviewer,
-            "created_at": now, "module": question.module if question.module != "unknown" else None,
+            "created_at": now, "tenant": question.tenant,
+            "module": question.module if question.module != "unknown" else None,
             "origin_uri": draft.uri if draft is not None else None}
     if draft is not None and decision is Decision.ACCEPT and draft.source_type == SourceType.FAQ.value:
         conn.execute(insert(learned).values(kind="alternate", faq_id=draft.source_id, answer=None, **base))
@@ -355,12 +491,11 @@ def _learn(conn, question, draft, decision: Decision, edited: str | None, review
         conn.execute(insert(learned).values(kind="entry", faq_id=f"learned-{question.id}", answer=answer, **base))
 
 
-def reopen_question(engine: Engine, *, question_id: int, reviewer: str, note: str | None = None) -> StoredReview:
+def reopen_question(engine: Engine, *, tenant: str, question_id: int, reviewer: str,
+                    note: str | None = None) -> StoredReview:
     """Put an answered or rejected question back in the queue; recorded as its own trail entry."""
     with engine.begin() as conn:
-        row = conn.execute(select(questions).where(questions.c.id == question_id)).first()
-        if row is None:
-            raise NotFoundError(f"no question {question_id}")
+        row = _question_row(conn, tenant, question_id)
         if row.status == "open":
             raise ConflictError(f"question {question_id} is already open")
         now = _now()
@@ -371,13 +506,15 @@ def reopen_question(engine: Engine, *, question_id: int, reviewer: str, note: st
     return StoredReview(review_id, None, "reopen", None, note, reviewer, now)
 
 
-def learned_documents(engine: Engine) -> tuple[list[Document], dict[str, list[str]]]:
-    """What reviews taught: new FAQ documents, and alternate questions per existing FAQ id — for the next build.
+def learned_documents(engine: Engine, *, tenant: str) -> tuple[list[Document], dict[str, list[str]]]:
+    """What reviews taught ``tenant``: new FAQ documents, and alternate questions per existing FAQ id — for its
+    next build.
 
     Knowledge learned from a question that was later reopened is withdrawn until it is approved again."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(learned).join(questions, questions.c.id == learned.c.question_id)
+            .where(learned.c.tenant == tenant, questions.c.tenant == tenant)
             .where(questions.c.status == "answered")
             .where(learned.c.review_id == select(func.max(reviews.c.id)).where(
                 reviews.c.question_id == learned.c.question_id).scalar_subquery())
@@ -396,14 +533,18 @@ def learned_documents(engine: Engine) -> tuple[list[Document], dict[str, list[st
     return documents, alternates
 
 
-def review_stats(engine: Engine) -> dict[str, Any]:
-    """Acceptance and edit rates, mean edit distance, median minutes to first review — overall and per module."""
+def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
+    """``tenant``'s acceptance and edit rates, mean edit distance, median minutes to first review — overall and
+    per module."""
     import statistics
 
+    own = questions.c.tenant == tenant
     with engine.connect() as conn:
-        asked = conn.execute(select(questions.c.id, questions.c.module, questions.c.created_at)).all()
-        trail = conn.execute(select(reviews).where(reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
-        drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(select(suggestions)).all()}
+        asked = conn.execute(select(questions.c.id, questions.c.module, questions.c.created_at).where(own)).all()
+        trail = conn.execute(select(reviews).join(questions, questions.c.id == reviews.c.question_id)
+                             .where(own, reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
+        drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(
+            select(suggestions).join(questions, questions.c.id == suggestions.c.question_id).where(own)).all()}
     first: dict[int, Any] = {}
     for review in trail:
         first.setdefault(review.question_id, review)

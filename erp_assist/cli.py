@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from erp_assist.errors import ErpAssistError, InvalidQuestionError
-from erp_assist.settings import Settings
+from erp_assist.settings import DEFAULT_TENANT, Settings
 
 app = typer.Typer(
     help="erp-assist: answers for ERP support groups from their own FAQ, SOPs and chat history.\n\n"
@@ -45,14 +45,36 @@ def _progress(labels: dict[str, str] | None = None) -> Iterator[Callable[[str, i
         yield on_progress
 
 
-def _settings() -> Settings:
-    return Settings()
+def _settings(tenant: str | None = None) -> Settings:
+    """The configured settings, or those of ``tenant`` (its own sources and index); an unknown tenant is an error."""
+    settings = Settings()
+    if tenant is None or tenant == settings.tenant:
+        return settings
+    from assistant.store import NotFoundError, get_tenant, open_store, validate_tenant_id
+
+    try:
+        validate_tenant_id(tenant)
+        tenant_settings = settings.for_tenant(tenant)
+    except ValueError as exc:
+        raise _fail(exc, code=2) from exc
+    if tenant != DEFAULT_TENANT:
+        store = open_store(settings.database_url)
+        try:
+            get_tenant(store, tenant_id=tenant)
+        except NotFoundError as exc:
+            raise _fail(exc) from exc
+        finally:
+            store.dispose()
+    return tenant_settings
 
 
 def _fail(exc: Exception, code: int = 1) -> typer.Exit:
     err.print(f"[bold red]error:[/] {exc}")
     return typer.Exit(code)
 
+
+_TENANT_HELP = "Tenant id (default: the configured tenant, normally `default`)"
+TenantOption = Annotated[Optional[str], typer.Option("--tenant", help=_TENANT_HELP)]
 
 index_app = typer.Typer(help="Build, publish and roll back the knowledge-base index.")
 app.add_typer(index_app, name="index")
@@ -64,17 +86,18 @@ def index(
     data_dir: Annotated[Optional[Path], typer.Option(help="Knowledge-base directory (default: settings)")] = None,
     gate: Annotated[bool, typer.Option(help="Evaluate the new build on the golden set first; publish only "
                                             "if recall@5, MRR@10 and module F1 did not drop (nightly use)")] = False,
+    tenant: TenantOption = None,
 ) -> None:
-    """Build the index from the knowledge base and publish it atomically.
+    """Build the index from the knowledge base (and what its reviews taught) and publish it atomically.
 
     Nightly (cron): 0 2 * * * cd /srv/erp-assist && .venv/bin/erp-assist index --gate
 
-    Example: erp-assist index --data-dir data/demo   ·   erp-assist index rollback
+    Example: erp-assist index --data-dir data/demo   ·   erp-assist index --tenant acme   ·   erp-assist index rollback
     """
     if ctx.invoked_subcommand is not None:
         return
 
-    settings = _settings()
+    settings = _settings(tenant)
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
     with _progress(_STAGES) as on_progress:
@@ -123,15 +146,17 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question, as an ERP group member would ask it")],
     top_k: Annotated[Optional[int], typer.Option(help="Number of drafts")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+    tenant: TenantOption = None,
 ) -> None:
-    """Tag a question and show ranked draft answers with their sources.
+    """Tag a question and show ranked draft answers with their sources (from the tenant's knowledge base).
 
-    Example: erp-assist ask "月结时提示凭证未过账怎么办"
+    Example: erp-assist ask "月结时提示凭证未过账怎么办"   ·   erp-assist ask --tenant acme "…"
     """
     from assistant.service import Assistant
 
+    settings = _settings(tenant)
     try:
-        result = Assistant(_settings()).load().suggest(question, top_k=top_k)
+        result = Assistant(settings).load().suggest(question, top_k=top_k)
     except InvalidQuestionError as exc:
         raise _fail(exc, code=2) from exc
     except ErpAssistError as exc:
@@ -307,7 +332,7 @@ def index_rollback() -> None:
     from indexer.build import rollback
 
     try:
-        build_id = rollback(_settings().index_dir)
+        build_id = rollback(_settings())
     except ErpAssistError as exc:
         raise _fail(exc) from exc
     console.print(f"now published: {build_id}")
@@ -323,7 +348,7 @@ def index_publish(build_id: Annotated[str, typer.Argument(help="A finished build
 
     settings = _settings()
     try:
-        publish_build(settings.index_dir, build_id, keep=settings.keep_builds)
+        publish_build(settings, build_id)
     except ErpAssistError as exc:
         raise _fail(exc) from exc
     console.print(f"now published: {build_id}")
@@ -363,44 +388,52 @@ app.add_typer(review_app, name="review")
 def keys_create(
     role: Annotated[str, typer.Option(help="asker, expert or admin")],
     name: Annotated[str, typer.Option(help="Who holds the key (shown as reviewer)")] = "",
+    tenant: TenantOption = None,
 ) -> None:
-    """Create an API key and print it once.
+    """Create an API key of a tenant and print it once; the key sees only that tenant's knowledge base and queue.
 
-    Example: erp-assist keys create --role expert --name 李工
+    Example: erp-assist keys create --role expert --name 李工   ·   erp-assist keys create --tenant acme --role admin
     """
-    from assistant.store import create_key, open_store
+    from assistant.store import NotFoundError, create_key, open_store
 
+    settings = _settings()
     try:
-        key, plain = create_key(open_store(_settings().database_url), name=name or role, role=role)
+        key, plain = create_key(open_store(settings.database_url), name=name or role, role=role,
+                                tenant=tenant or settings.tenant)
     except ValueError as exc:
         raise _fail(exc, code=2) from exc
-    console.print(f"{key.role} key for {key.name} (id {key.id}): [bold]{plain}[/]")
+    except NotFoundError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{key.role} key for {key.name} of tenant {key.tenant} (id {key.id}): [bold]{plain}[/]")
 
 
 @review_app.command("list")
-def review_list(module: Annotated[Optional[str], typer.Option(help="Only this module")] = None) -> None:
-    """Open questions, P1 first, then oldest.
+def review_list(module: Annotated[Optional[str], typer.Option(help="Only this module")] = None,
+                tenant: TenantOption = None) -> None:
+    """The tenant's open questions, P1 first, then oldest.
 
-    Example: erp-assist review list --module finance
+    Example: erp-assist review list --module finance   ·   erp-assist review list --tenant acme
     """
     from assistant.store import list_queue, open_store
 
-    table = Table(title="待审核问题")
+    settings = _settings(tenant)
+    table = Table(title="待审核问题" + (f"（{settings.tenant}）" if settings.tenant != DEFAULT_TENANT else ""))
     for column in ("id", "紧急度", "模块", "问题", "草稿数", "提问时间"):
         table.add_column(column)
-    for q in list_queue(open_store(_settings().database_url), module=module):
+    for q in list_queue(open_store(settings.database_url), tenant=settings.tenant, module=module):
         table.add_row(str(q.id), q.urgency, q.module, q.text[:60], str(len(q.suggestions)),
                       q.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
 def _review(question_id: int, decision: str, rank: Optional[int], answer: Optional[str], note: Optional[str],
-            reviewer: str) -> None:
+            reviewer: str, tenant: Optional[str]) -> None:
     from assistant.store import ConflictError, NotFoundError, open_store, record_review
     from erp_assist.domain import Decision
 
+    settings = _settings(tenant)
     try:
-        stored = record_review(open_store(_settings().database_url), question_id=question_id,
+        stored = record_review(open_store(settings.database_url), tenant=settings.tenant, question_id=question_id,
                                decision=Decision(decision), reviewer=reviewer, suggestion_rank=rank,
                                edited_answer=answer, note=note)
     except ValueError as exc:
@@ -415,25 +448,25 @@ _REVIEWER = typer.Option(help="Your name, kept in the audit trail")
 
 @review_app.command("accept")
 def review_accept(question_id: int, rank: Annotated[int, typer.Option(help="Draft rank")] = 1,
-                  reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+                  reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
     """Accept a draft. Example: erp-assist review accept 12 --rank 1 --reviewer 李工"""
-    _review(question_id, "accept", rank, None, None, reviewer)
+    _review(question_id, "accept", rank, None, None, reviewer, tenant)
 
 
 @review_app.command("edit")
 def review_edit(question_id: int, answer: Annotated[str, typer.Option(help="The corrected answer")],
                 rank: Annotated[Optional[int], typer.Option(help="Draft rank that was edited")] = None,
-                reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+                reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
     """Accept with a corrected answer. Example: erp-assist review edit 12 --rank 2 --answer "…" """
-    _review(question_id, "edit", rank, answer, None, reviewer)
+    _review(question_id, "edit", rank, answer, None, reviewer, tenant)
 
 
 @review_app.command("reject")
 def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why")] = "",
                   rank: Annotated[Optional[int], typer.Option(help="Draft rank")] = None,
-                  reviewer: Annotated[str, _REVIEWER] = "cli") -> None:
+                  reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
     """Reject the drafts. Example: erp-assist review reject 12 --note "答非所问" """
-    _review(question_id, "reject", rank, None, note or None, reviewer)
+    _review(question_id, "reject", rank, None, note or None, reviewer, tenant)
 
 
 report_app = typer.Typer(help="Reports on how the ERP group is served.", no_args_is_help=True)
@@ -445,8 +478,9 @@ def report_daily(
     day: Annotated[Optional[str], typer.Option("--date", help="Local day YYYY-MM-DD (default: yesterday)")] = None,
     group: Annotated[Optional[str], typer.Option(help="Only this group")] = None,
     post: Annotated[Optional[str], typer.Option(help="Also post it: dingtalk | feishu:<chat id> | wecom:<chatid>")] = None,
+    tenant: TenantOption = None,
 ) -> None:
-    """The daily group digest: response times, first-contact resolution, knowledge use, expert points.
+    """The tenant's daily group digest: response times, first-contact resolution, knowledge use, expert points.
 
     Example: erp-assist report daily --date 2025-03-03 --post feishu:oc_5ad11e…
     """
@@ -457,7 +491,7 @@ def report_daily(
     from assistant.store import open_store
     from indexer.index import current_build_dir, load_index
 
-    settings = _settings()
+    settings = _settings(tenant)
     tz = timezone(timedelta(hours=settings.chat_utc_offset_hours))
     try:
         when = date.fromisoformat(day) if day else datetime.now(tz).date() - timedelta(days=1)
@@ -467,8 +501,8 @@ def report_daily(
         sources = index_sources(load_index(current_build_dir(settings.index_dir)).chunks)
     except ErpAssistError:
         sources = []  # nothing published yet: no list of unused sources
-    digest = daily_digest(open_store(settings.database_url), when, tz=tz, group=group, sources=sources,
-                          points=PointRules.from_settings(settings))
+    digest = daily_digest(open_store(settings.database_url), when, tenant=settings.tenant, tz=tz, group=group,
+                          sources=sources, points=PointRules.from_settings(settings))
     console.print(digest_table(digest))
     if post:
         platform, _, target = post.partition(":")
@@ -477,6 +511,65 @@ def report_daily(
         except (ChannelError, ValueError) as exc:
             raise _fail(exc) from exc
         console.print(f"posted the digest to {post}")
+
+
+tenants_app = typer.Typer(help="Tenants: a knowledge base, review queue and stats per company or group.",
+                          no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant_id: Annotated[str, typer.Argument(help="Lowercase id, e.g. acme or plant_2")],
+    name: Annotated[Optional[str], typer.Option(help="Display name (default: the id)")] = None,
+    from_dir: Annotated[Optional[Path], typer.Option(help="Copy these sources (faq.csv, sops/, chats/) in")] = None,
+) -> None:
+    """Register a tenant and lay out its sources directory (an empty faq.csv, sops/, chats/ unless --from-dir).
+
+    Example: erp-assist tenants create acme --name "Acme 机械" --from-dir /srv/kb/acme
+    """
+    from assistant.store import ConflictError, open_store
+    from assistant.tenants import add_tenant
+
+    settings = _settings()
+    try:
+        tenant, tenant_settings = add_tenant(settings, open_store(settings.database_url), tenant_id=tenant_id,
+                                             name=name, from_dir=from_dir)
+    except ValueError as exc:
+        raise _fail(exc, code=2) from exc
+    except ConflictError as exc:
+        raise _fail(exc) from exc
+    console.print(f"tenant [bold]{tenant.id}[/] ({tenant.name}) created; its sources: {tenant_settings.data_dir}")
+    console.print("next:")
+    if from_dir is None:
+        console.print(f"  1. put its FAQ (faq.csv), SOPs (sops/) and chat exports (chats/) in "
+                      f"{tenant_settings.data_dir}")
+    else:
+        console.print(f"  1. check the sources copied from {from_dir}")
+    console.print(f"  2. erp-assist index --tenant {tenant.id}")
+    console.print(f"  3. erp-assist keys create --tenant {tenant.id} --role admin --name <who>")
+
+
+@tenants_app.command("list")
+def tenants_list() -> None:
+    """Every tenant: its keys, questions, open questions and published build.
+
+    Example: erp-assist tenants list
+    """
+    from assistant.store import open_store
+    from assistant.tenants import tenant_overview
+
+    settings = _settings()
+    table = Table(title="tenants")
+    for column in ("id", "name", "keys", "questions", "open", "build", "chunks"):
+        table.add_column(column, justify="right" if column in ("keys", "questions", "open", "chunks") else "left")
+    for row in tenant_overview(settings, open_store(settings.database_url)):
+        s, build = row.summary, row.build
+        option = "" if s.tenant.id == DEFAULT_TENANT else f" --tenant {s.tenant.id}"
+        table.add_row(s.tenant.id, s.tenant.name, str(s.keys), str(s.questions), str(s.open),
+                      build.build_id if build else f"[yellow]none — run erp-assist index{option}[/]",
+                      str(build.chunks) if build else "-")
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover - console script entry

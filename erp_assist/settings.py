@@ -113,9 +113,11 @@ class Settings(BaseSettings):
 
     # Chat channels
     channel_chat_dir: Path | None = Field(
-        None, description="Chat JSONL the bot appends group messages to (default: <data_dir>/chats)"
+        None, description="Chat JSONL the bot appends group messages to (default: channel_tenant's <data_dir>/chats)"
     )
     channel_bot_name: str = Field("ERP助手", description="The bot's display name in the groups (how askers @ it)")
+    channel_tenant: str = Field("default", description="The tenant whose knowledge base answers the chat groups and "
+                                "whose review queue their questions join")
     channel_group_names: dict[str, str] = Field(
         {}, description="Platform chat id → group name for the store and chat history, e.g. {\"oc_5ad…\": \"erp-fin\"}"
     )
@@ -152,7 +154,7 @@ class Settings(BaseSettings):
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
 
-    @field_validator("tenant")
+    @field_validator("tenant", "channel_tenant")
     @classmethod
     def _tenant_id(cls, value: str) -> str:
         if not TENANT_ID.fullmatch(value):

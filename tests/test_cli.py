@@ -56,7 +56,7 @@ def test_keys_and_review_commands(settings, tmp_path):
     assert runner.invoke(app, ["index"], env=env).exit_code == 0
     run_settings = settings.model_copy(update={"database_url": env["ERP_ASSIST_DATABASE_URL"]})
     result = Assistant(run_settings).load().suggest("账号被锁了登录不上去")
-    qid = record_question(open_store(run_settings.database_url), result=result)
+    qid = record_question(open_store(run_settings.database_url), tenant="default", result=result)
     listed = runner.invoke(app, ["review", "list"], env=env)
     assert listed.exit_code == 0 and "账号被锁" in listed.output
     accepted = runner.invoke(app, ["review", "accept", str(qid), "--rank", "1", "--reviewer", "李工"], env=env)

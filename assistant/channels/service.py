@@ -4,6 +4,9 @@ A question (an @-mention of the bot or the 【问题】…【期望结果】 tem
 ``Assistant.suggest`` and stored with ``record_question``; an expert's "采纳" / "用第2条" / correction linked
 to a bot answer is stored with ``record_review``; every message except commands to the bot is appended to
 the group's chat history for the next nightly build.
+
+All of it belongs to one tenant, ``settings.channel_tenant`` (the default tenant unless configured): its
+knowledge base answers, its review queue holds the questions, its ``chats/`` directory keeps the history.
 """
 
 from __future__ import annotations
@@ -87,10 +90,12 @@ class ChannelService:
     def __init__(self, settings: Settings, *, adapters: Mapping[str, ChannelAdapter] | None = None,
                  history: ChatHistory | None = None) -> None:
         self.settings = settings
+        self.tenant = settings.channel_tenant
         if adapters is None:
             adapters = {name: cls(settings) for name, cls in ADAPTERS.items() if cls.configured(settings)}
         self.adapters = dict(adapters)
-        self.history = history or ChatHistory(settings.channel_chat_dir or settings.data_dir / "chats")
+        self.history = history or ChatHistory(
+            settings.channel_chat_dir or settings.for_tenant(self.tenant).data_dir / "chats")
         self.experts = frozenset(settings.chat_experts)
         self._taxonomy: Taxonomy | None = None
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -126,7 +131,10 @@ class ChannelService:
     # Handling -----------------------------------------------------------------------------------------
 
     def handle(self, message: IncomingMessage, *, assistant: Assistant, store: Engine) -> Outcome:
-        """Store what ``message`` means (question, review, history) and say what to reply."""
+        """Store what ``message`` means (question, review, history) and say what to reply; ``assistant`` must be
+        the channel tenant's."""
+        if assistant.settings.tenant != self.tenant:
+            raise ValueError(f"the chat channels answer from tenant {self.tenant!r}, not {assistant.settings.tenant!r}")
         if not self._claim(message):
             return Outcome("duplicate", message)
         try:
@@ -165,7 +173,8 @@ class ChannelService:
             self._remember(message, role)
             hint = f"请在 @{self.settings.channel_bot_name} 后写明问题，例如：【问题】…【期望结果】…"
             return Outcome("history", message, reply=OutgoingReply(self.settings.channel_bot_name, hint))
-        question_id = record_question(store, result=result, asker=message.sender, group=message.group)
+        question_id = record_question(store, tenant=self.tenant, result=result, asker=message.sender,
+                                      group=message.group)
         self._remember(message, role, question_id=question_id)
         urgent = result.classification.urgency.value == "P1"
         on_duty = self.settings.channel_expert_on_duty.get(message.platform) if urgent else None
@@ -198,7 +207,7 @@ class ChannelService:
             if message.ts - ts > window:
                 break
             try:
-                if get_question(store, question_id=question_id).status == "open":
+                if get_question(store, tenant=self.tenant, question_id=question_id).status == "open":
                     return question_id
             except NotFoundError:
                 continue
@@ -209,7 +218,7 @@ class ChannelService:
         if question_id is None:
             return None
         try:
-            question = get_question(store, question_id=question_id)
+            question = get_question(store, tenant=self.tenant, question_id=question_id)
         except NotFoundError:
             return None
         if question.group != message.group:
@@ -223,8 +232,8 @@ class ChannelService:
             rank = None
         note = None
         try:
-            review = record_review(store, question_id=question_id, decision=decision, reviewer=reviewer,
-                                   suggestion_rank=rank, edited_answer=command.answer,
+            review = record_review(store, tenant=self.tenant, question_id=question_id, decision=decision,
+                                   reviewer=reviewer, suggestion_rank=rank, edited_answer=command.answer,
                                    note=message.text if decision is Decision.REJECT else None)
         except ConflictError:
             note = f"问题 #{question_id} 已处理（{question.status}），如需更改请先在审核页面重新打开。"

@@ -1,12 +1,12 @@
-"""Admin operations over HTTP: rebuild the knowledge base now (the nightly job, on demand)."""
+"""Admin operations over HTTP: rebuild the admin's tenant's knowledge base now (the nightly job, on demand)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 
-from assistant.deps import AdminKey
+from assistant.deps import AdminKey, StoreDep, TenantsDep
 from assistant.rebuild import rebuild_knowledge_base
 from indexer.errors import BuildRefusedError
 
@@ -14,14 +14,14 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 
 @router.post("/rebuild")
-def rebuild(request: Request, key: AdminKey) -> dict[str, Any]:
-    """Build and publish a new index from the sources and reviewed answers; the service switches to it."""
-    assistant = request.app.state.assistant
+def rebuild(key: AdminKey, tenants: TenantsDep, store: StoreDep) -> dict[str, Any]:
+    """Build and publish a new index of the key's tenant from its sources and reviewed answers; the service
+    switches to it."""
     try:
-        report = rebuild_knowledge_base(request.app.state.settings, assistant=assistant)
+        report = rebuild_knowledge_base(tenants.settings_for(key.tenant), models=tenants.models, store=store)
     except BuildRefusedError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
-    assistant.refresh()
+    tenants.get(key.tenant)  # opens (or switches to) the new build now, not on the next question
     return {"build_id": report.build_id, "counts": report.manifest["counts"],
             "skipped": report.manifest["skipped"], "seconds": round(report.seconds, 1),
             "reused_embeddings": report.reused_embeddings}

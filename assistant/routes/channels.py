@@ -4,6 +4,7 @@ GET /v1/stats/group.
 Callbacks are authenticated by the platform's signature, not by API keys: a bad, missing or stale signature
 is a 401 and nothing is processed. The platform gets its acknowledgement at once; replies are sent after
 the response (a background task), so a slow platform API never makes the platform resend the callback.
+Chat messages belong to ``settings.channel_tenant``; ``/v1/stats/group`` shows the caller's key's tenant.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from assistant.channels import (
     RawCallback,
     SignatureError,
 )
-from assistant.deps import ExpertKey, StoreDep
+from assistant.deps import ExpertKey, StoreDep, TenantsDep
 from assistant.group_metrics import (
     PointRules,
     daily_digest,
@@ -35,6 +36,7 @@ from assistant.group_metrics import (
     index_sources,
     register_group_metrics,
 )
+from assistant.tenants import TenantNotReadyError
 
 __all__ = ["channel_service", "router"]
 
@@ -58,8 +60,7 @@ def _answer(handshake: Handshake) -> Response:
 
 
 def _handle(service: ChannelService, request: Request, messages: list[IncomingMessage]) -> list[Outcome]:
-    assistant = request.app.state.assistant
-    assistant.refresh()
+    assistant = request.app.state.tenants.get(service.tenant)
     store = request.app.state.store
     return [service.handle(message, assistant=assistant, store=store) for message in messages]
 
@@ -115,16 +116,21 @@ async def wecom(request: Request, background: BackgroundTasks) -> Response:
 
 @router.get("/v1/stats/group", tags=["review"])
 def stats_group(
-    request: Request, store: StoreDep, key: ExpertKey,
+    request: Request, store: StoreDep, tenants: TenantsDep, key: ExpertKey,
     day: Annotated[date | None, Query(alias="date", description="A local day: that day's digest")] = None,
     group: Annotated[str | None, Query(max_length=200, description="Only this group")] = None,
 ) -> dict[str, Any]:
-    """Response times, first-contact resolution, knowledge use, rates per module and expert, points."""
+    """The key's tenant's response times, first-contact resolution, knowledge use, rates per module and expert,
+    points."""
     register_group_metrics(request.app)
     settings = request.app.state.settings
-    sources = index_sources(request.app.state.assistant.index.chunks)
+    try:
+        sources = index_sources(tenants.get(key.tenant).index.chunks)
+    except TenantNotReadyError:
+        sources = []  # nothing published yet: the numbers stand, there is just no list of unused sources
     points = PointRules.from_settings(settings)
     if day is not None:
         tz = timezone(timedelta(hours=settings.chat_utc_offset_hours))
-        return daily_digest(store, day, tz=tz, group=group, sources=sources, points=points).to_dict()
-    return group_stats(store, group=group, sources=sources, points=points).to_dict()
+        return daily_digest(store, day, tenant=key.tenant, tz=tz, group=group, sources=sources,
+                            points=points).to_dict()
+    return group_stats(store, tenant=key.tenant, group=group, sources=sources, points=points).to_dict()

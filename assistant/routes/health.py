@@ -15,9 +15,9 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    assistant = request.app.state.assistant
+    """Ready when the store answers and the configured (default) tenant serves a published index."""
     try:
-        build = assistant.index.build_id
+        build = request.app.state.tenants.get(request.app.state.settings.tenant).index.build_id
         with request.app.state.store.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready

@@ -1,4 +1,5 @@
-"""Questions and their review trail: read one, decide on its drafts, reopen it."""
+"""Questions and their review trail: read one, decide on its drafts, reopen it — within the caller's tenant; another
+tenant's question id is a 404 like a missing one."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ QuestionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Question id fr
 @router.get("/{question_id}", response_model=QuestionOut)
 def read_question(question_id: QuestionId, store: StoreDep, key: AskerKey) -> QuestionOut:
     try:
-        question = get_question(store, question_id=question_id)
+        question = get_question(store, tenant=key.tenant, question_id=question_id)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     if not allows(key.role, "expert") and question.key_id != key.id:
@@ -30,8 +31,9 @@ def read_question(question_id: QuestionId, store: StoreDep, key: AskerKey) -> Qu
 @router.post("/{question_id}/review", response_model=ReviewOut)
 def review(question_id: QuestionId, body: ReviewRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
     try:
-        stored = record_review(store, question_id=question_id, decision=Decision(body.decision), reviewer=key.name,
-                               suggestion_rank=body.suggestion_rank, edited_answer=body.edited_answer, note=body.note)
+        stored = record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(body.decision),
+                               reviewer=key.name, suggestion_rank=body.suggestion_rank,
+                               edited_answer=body.edited_answer, note=body.note)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except ConflictError as exc:
@@ -42,7 +44,8 @@ def review(question_id: QuestionId, body: ReviewRequest, store: StoreDep, key: E
 @router.post("/{question_id}/reopen", response_model=ReviewOut)
 def reopen(question_id: QuestionId, body: ReopenRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
     try:
-        stored = reopen_question(store, question_id=question_id, reviewer=key.name, note=body.note)
+        stored = reopen_question(store, tenant=key.tenant, question_id=question_id, reviewer=key.name,
+                                 note=body.note)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except ConflictError as exc:

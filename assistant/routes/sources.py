@@ -1,4 +1,4 @@
-"""GET /v1/sources/{uri}: the full source behind a draft's link."""
+"""GET /v1/sources/{uri}: the full source behind a draft's link, from the caller's tenant's index only."""
 
 from __future__ import annotations
 

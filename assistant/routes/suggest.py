@@ -1,4 +1,5 @@
-"""POST /v1/suggest: tags and ranked drafts for a question; every call is stored for review."""
+"""POST /v1/suggest: tags and ranked drafts for a question from the caller's tenant's knowledge base; every call
+is stored in that tenant's review queue."""
 
 from __future__ import annotations
 
@@ -23,6 +24,6 @@ def suggest(body: SuggestRequest, request: Request, assistant: AssistantDep, sto
     metrics.suggestions.inc(len(result.suggestions))
     if result.abstained:
         metrics.abstained.inc()
-    question_id = record_question(store, result=result, asker=body.asker or key.name, group=body.group,
-                                  context=body.context, key_id=key.id)
+    question_id = record_question(store, tenant=key.tenant, result=result, asker=body.asker or key.name,
+                                  group=body.group, context=body.context, key_id=key.id)
     return SuggestResponse.from_result(result, question_id=question_id)

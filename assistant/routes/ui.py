@@ -1,7 +1,8 @@
 """/ui: the expert review page, server-rendered in Chinese (Jinja2, autoescaped, no front-end build).
 
 Log in with an API key; the key stays server-side, the browser holds only a random session id in an
-HttpOnly, SameSite=Strict cookie. Pages call the same core and store functions as the JSON API.
+HttpOnly, SameSite=Strict cookie. Pages call the same core and store functions as the JSON API, with the
+logged-in key's tenant: its queue, its questions, its knowledge base, its stats.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from assistant.store import (
     record_review,
     review_stats,
 )
+from assistant.tenants import TenantNotReadyError
 from erp_assist.domain import Decision
 from erp_assist.errors import InvalidQuestionError
 from models.taxonomy import Taxonomy
@@ -55,7 +57,7 @@ def _session_key(request: Request) -> ApiKey | None:
 
 def _taxonomy(request: Request) -> Taxonomy:
     """The taxonomy the loaded classifier was trained for (read once at start-up, not per page)."""
-    return request.app.state.assistant.classifier.taxonomy
+    return request.app.state.tenants.models.classifier.taxonomy
 
 
 def _render(request: Request, name: str, key: ApiKey | None, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
@@ -114,7 +116,7 @@ def queue(request: Request, module: str | None = None) -> Response:
     key = _require(request)
     if isinstance(key, Response):
         return key
-    questions = list_queue(request.app.state.store, module=module or None)
+    questions = list_queue(request.app.state.store, tenant=key.tenant, module=module or None)
     return _render(request, "queue.html", key, questions=questions, module=module or "",
                    open_p1=sum(q.urgency == "P1" for q in questions))
 
@@ -125,7 +127,7 @@ def question(request: Request, question_id: QuestionId) -> Response:
     if isinstance(key, Response):
         return key
     try:
-        stored = get_question(request.app.state.store, question_id=question_id)
+        stored = get_question(request.app.state.store, tenant=key.tenant, question_id=question_id)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     return _render(request, "question.html", key, q=stored)
@@ -143,12 +145,17 @@ def review(
     key = _require(request)
     if isinstance(key, Response):
         return key
+    store = request.app.state.store
     try:
-        record_review(request.app.state.store, question_id=question_id, decision=Decision(decision),
+        get_question(store, tenant=key.tenant, question_id=question_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    try:
+        record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(decision),
                       reviewer=key.name, suggestion_rank=suggestion_rank,
                       edited_answer=edited_answer if decision == "edit" else None, note=note or None)
     except (ValueError, ConflictError, NotFoundError) as exc:
-        stored = get_question(request.app.state.store, question_id=question_id)
+        stored = get_question(store, tenant=key.tenant, question_id=question_id)
         return _render(request, "question.html", key, status_code=409, q=stored, error=str(exc))
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote(DONE[decision])}", status_code=303)
 
@@ -158,7 +165,7 @@ def source(request: Request, uri: str) -> Response:
     key = _require(request, "asker")
     if isinstance(key, Response):
         return key
-    chunks = request.app.state.assistant.source(uri)
+    chunks = request.app.state.tenants.get(key.tenant).source(uri)
     if not chunks:
         raise HTTPException(status_code=404, detail=f"no source {uri}")
     url = (chunks[0].url or "") if "#" in uri else (chunks[0].url or "").split("#")[0]
@@ -178,13 +185,15 @@ def ask(request: Request, question: Annotated[str, Form(max_length=4000)]) -> Re
     key = _require(request, "asker")
     if isinstance(key, Response):
         return key
-    assistant = request.app.state.assistant
-    assistant.refresh()
     try:
-        result = assistant.suggest(question)
+        result = request.app.state.tenants.get(key.tenant).suggest(question)
     except InvalidQuestionError as exc:
         return _render(request, "ask.html", key, status_code=422, question=question, error=str(exc))
-    question_id = record_question(request.app.state.store, result=result, asker=key.name, key_id=key.id)
+    except TenantNotReadyError:
+        return _render(request, "ask.html", key, status_code=503, question=question,
+                       error="本单位的知识库尚未建立索引，请联系管理员。")
+    question_id = record_question(request.app.state.store, tenant=key.tenant, result=result, asker=key.name,
+                                  key_id=key.id)
     return _render(request, "ask.html", key, question=question,
                    result=SuggestResponse.from_result(result, question_id=question_id))
 
@@ -195,6 +204,6 @@ def stats(request: Request) -> Response:
     if isinstance(key, Response):
         return key
     taxonomy = _taxonomy(request)
-    data = review_stats(request.app.state.store)
+    data = review_stats(request.app.state.store, tenant=key.tenant)
     rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
     return _render(request, "stats.html", key, rows=rows)

@@ -58,7 +58,7 @@ def _result(text, module, urgency, drafts):
 
 
 def _ask(store, when, text, module, urgency, drafts, group="erp-fin"):
-    qid = record_question(store, result=_result(text, module, urgency, drafts), asker="张敏", group=group)
+    qid = record_question(store, tenant="default", result=_result(text, module, urgency, drafts), asker="张敏", group=group)
     with store.begin() as conn:
         conn.execute(update(questions).where(questions.c.id == qid).values(created_at=when))
     return qid
@@ -70,7 +70,7 @@ def _at(store, review, when):
 
 
 def _decide(store, when, qid, decision, reviewer, **kwargs):
-    _at(store, record_review(store, question_id=qid, decision=Decision(decision), reviewer=reviewer, **kwargs), when)
+    _at(store, record_review(store, tenant="default", question_id=qid, decision=Decision(decision), reviewer=reviewer, **kwargs), when)
 
 
 @pytest.fixture
@@ -97,11 +97,11 @@ def seeded(tmp_path):
     _ask(store, utc(3, 5), "总账无法过账", "finance", "P1", [(FAQ, "t-fin-2", "")])
     q5 = _ask(store, utc(3, 6), "凭证怎么打印", "finance", "P3", [(FAQ, "t-fin-1", "")])
     _decide(store, utc(3, 6, 20), q5, "accept", "李工", suggestion_rank=1)
-    _at(store, reopen_question(store, question_id=q5, reviewer="王主管"), utc(3, 7))
+    _at(store, reopen_question(store, tenant="default", question_id=q5, reviewer="王主管"), utc(3, 7))
     _decide(store, utc(3, 7, 30), q5, "reject", "王主管", note="不是这个问题")
     q6 = _ask(store, utc(3, 8), "客户信用额度超了发不了货", "sales", "P1", [(FAQ, "t-sal-1", "")])
     _decide(store, utc(3, 8, 5), q6, "accept", "李工", suggestion_rank=1)
-    _at(store, reopen_question(store, question_id=q6, reviewer="李工"), utc(3, 9))
+    _at(store, reopen_question(store, tenant="default", question_id=q6, reviewer="李工"), utc(3, 9))
     q7 = _ask(store, utc(2, 10), "月结提示未过账", "finance", "P2", [(FAQ, "t-fin-1", "")])
     _decide(store, utc(3, 1, 30), q7, "accept", "王主管", suggestion_rank=1)
     q8 = _ask(store, utc(3, 10), "信用额度临时调整", "sales", "P2", [(FAQ, "t-sal-1", "")], group="erp-sales")
@@ -112,7 +112,7 @@ def seeded(tmp_path):
 
 
 def test_daily_digest_numbers(seeded, assistant):
-    digest = daily_digest(seeded, DAY, tz=CN, sources=index_sources(assistant.index.chunks))
+    digest = daily_digest(seeded, DAY, tenant="default", tz=CN, sources=index_sources(assistant.index.chunks))
     s = digest.stats
     assert (s.questions, s.drafted, s.reviewed) == (7, 6, 6)
     # first decision: Q1 10, Q2 30, Q3 60, Q5 20, Q6 5, Q8 15 minutes
@@ -141,21 +141,21 @@ def test_daily_digest_numbers(seeded, assistant):
 
 
 def test_group_filter_points_rules_and_all_time(seeded):
-    sales = group_stats(seeded, since=datetime(2025, 3, 3, tzinfo=CN), until=datetime(2025, 3, 4, tzinfo=CN),
+    sales = group_stats(seeded, tenant="default", since=datetime(2025, 3, 3, tzinfo=CN), until=datetime(2025, 3, 4, tzinfo=CN),
                         group="erp-sales", points=PointRules(accepted=1, edited=0, new_faq=0))
     assert (sales.questions, sales.first_contact_resolution_rate, sales.knowledge_utilization, sales.open_p1) == (
         1, 1.0, 1.0, 0)
     assert [(e.expert, e.points) for e in sales.leaderboard] == [("赵工", 1)]
-    everything = group_stats(seeded)
+    everything = group_stats(seeded, tenant="default")
     assert (everything.questions, everything.reviewed, everything.open_p1) == (9, 7, 3)
     assert everything.first_contact_resolution_rate == pytest.approx(3 / 7)  # Q1, Q7, Q8
     assert everything.knowledge_utilization == pytest.approx(4 / 9)
     with pytest.raises(ValueError, match="not before"):
-        group_stats(seeded, since=utc(3, 2), until=utc(3, 1))
+        group_stats(seeded, tenant="default", since=utc(3, 2), until=utc(3, 1))
 
 
 def test_digest_renders_as_markdown_and_table(seeded):
-    digest = daily_digest(seeded, DAY, tz=CN)
+    digest = daily_digest(seeded, DAY, tenant="default", tz=CN)
     title, markdown = digest_markdown(digest)
     assert title == "ERP助手 · 2025-03-03 日报"
     assert "提问 7 个" in markdown and "一次解决率 33%" in markdown and "未关闭 P1：2 个" in markdown
@@ -171,7 +171,7 @@ def test_digest_is_posted_through_the_adapters(seeded, session_settings, fake): 
         "feishu_verification_token": "t", "feishu_app_id": FEISHU_APP[0], "feishu_app_secret": FEISHU_APP[1],
         "feishu_api_base": fake.url, "dingtalk_app_secret": "s", "dingtalk_robot_token": ROBOT[0],
         "dingtalk_robot_secret": ROBOT[1], "dingtalk_api_base": fake.url})
-    digest = daily_digest(seeded, DAY, tz=CN)
+    digest = daily_digest(seeded, DAY, tenant="default", tz=CN)
     sent = post_digest(digest, FeishuAdapter(settings), "oc_digest")
     assert sent.msg_id == "om_bot_1"
     [call] = fake.sent("/open-apis/im/v1/messages")
@@ -203,5 +203,5 @@ def test_group_stats_route_needs_an_expert_and_feeds_prometheus(seeded, session_
         one_group = client.get("/v1/stats/group", params={"date": "2025-03-03", "group": "erp-sales"}, headers=expert)
         assert one_group.json()["questions"] == 1
         metrics = client.get("/metrics").text
-    assert "erp_assist_group_open_p1 3.0" in metrics
+    assert 'erp_assist_group_open_p1{tenant="default"} 3.0' in metrics
     assert "erp_assist_group_first_contact_resolution_ratio" in metrics

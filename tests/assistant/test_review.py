@@ -91,7 +91,7 @@ def test_approved_answer_is_found_by_a_paraphrase_after_the_next_build(loop, emb
     assert top["source"]["uri"] == "kb://faq/t-sys-1"
     _review(client, keys, locked["question_id"], decision="accept", suggestion_rank=1)
 
-    documents, alternates = learned_documents(store)
+    documents, alternates = learned_documents(store, tenant="default")
     assert [d.source_id for d in documents] == [f"learned-{asked['question_id']}"]
     assert documents[0].metadata["provenance"]["reviewer"] == "李工"
     assert alternates == {"t-sys-1": ["早上输错几次密码，现在进不去系统了"]}

@@ -40,7 +40,7 @@ def test_the_history_index_survives_a_restart(service, store, channel_settings, 
     reviewed = restarted.handle(message("第1条就行", "e1", sender="李工(ERP管理员)", reply_to="bot-1", minutes=5),
                                 assistant=assistant, store=store)
     assert reviewed.kind == "review" and reviewed.review.decision == "accept"
-    assert get_question(store, question_id=asked.question_id).reviews[0].reviewer == "李工"
+    assert get_question(store, tenant="default", question_id=asked.question_id).reviews[0].reviewer == "李工"
     # The asker answering the bot's message stays in the question's thread for the nightly build.
     restarted.handle(message("好了，谢谢", "q1-thanks", reply_to="bot-1", minutes=6), assistant=assistant, store=store)
     assert restarted.history.question_of("erp-test", "q1-thanks") is None
@@ -60,7 +60,7 @@ def test_what_an_expert_says_only_counts_as_a_review_when_it_is_one(service, sto
     assert elsewhere.kind == "history"  # another group cannot decide this group's question
     by_asker = service.handle(message("采纳", "a5", minutes=4), assistant=assistant, store=store)
     assert by_asker.kind == "history"  # only experts review
-    assert get_question(store, question_id=asked.question_id).status == "open"
+    assert get_question(store, tenant="default", question_id=asked.question_id).status == "open"
     rank = service.handle(message(f"#{asked.question_id} 用第9条", "e6", sender="李工", minutes=5), assistant=assistant, store=store)
     assert "没有第9条草稿" in rank.reply.markdown
 
