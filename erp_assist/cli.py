@@ -324,29 +324,30 @@ def evaluate(
 
 
 @index_app.command("rollback")
-def index_rollback() -> None:
-    """Publish the build before the current one (the running API switches to it).
+def index_rollback(tenant: TenantOption = None) -> None:
+    """Publish the build before the current one (the running API switches to it; with Milvus the alias moves too).
 
-    Example: erp-assist index rollback
+    Example: erp-assist index rollback   ·   erp-assist index rollback --tenant acme
     """
     from indexer.build import rollback
 
     try:
-        build_id = rollback(_settings())
+        build_id = rollback(_settings(tenant))
     except ErpAssistError as exc:
         raise _fail(exc) from exc
     console.print(f"now published: {build_id}")
 
 
 @index_app.command("publish")
-def index_publish(build_id: Annotated[str, typer.Argument(help="A finished build id under index/builds")]) -> None:
+def index_publish(build_id: Annotated[str, typer.Argument(help="A finished build id under index/builds")],
+                  tenant: TenantOption = None) -> None:
     """Publish a finished build by id (e.g. one the shrink guard or the gate held back).
 
     Example: erp-assist index publish 20261129T231101755425Z-495f5b9e
     """
     from indexer.build import publish_build
 
-    settings = _settings()
+    settings = _settings(tenant)
     try:
         publish_build(settings, build_id)
     except ErpAssistError as exc:
@@ -355,26 +356,27 @@ def index_publish(build_id: Annotated[str, typer.Argument(help="A finished build
 
 
 @index_app.command("list")
-def index_list() -> None:
-    """Builds kept on disk, the published one marked.
+def index_list(tenant: TenantOption = None) -> None:
+    """Builds kept on disk, the published one marked, with their backend (FAISS files or a Milvus collection).
 
-    Example: erp-assist index list
+    Example: erp-assist index list   ·   erp-assist index list --tenant acme
     """
     from indexer.build import finished_builds
-    from indexer.index import MANIFEST, current_build_dir
+    from indexer.index import MANIFEST, current_build_dir, vector_store
 
-    settings = _settings()
+    settings = _settings(tenant)
     try:
         current = current_build_dir(settings.index_dir).name
     except ErpAssistError:
         current = None
     table = Table(title=f"builds in {settings.index_dir}")
-    for column in ("", "build", "chunks", "built at"):
+    for column in ("", "build", "chunks", "built at", "search backend"):
         table.add_column(column)
     for build_id in finished_builds(settings.index_dir):
         manifest = json.loads((settings.index_dir / "builds" / build_id / MANIFEST).read_text(encoding="utf-8"))
+        store = vector_store(manifest)
         table.add_row("*" if build_id == current else "", build_id, str(manifest["counts"]["chunks"]),
-                      manifest.get("built_at", "-"))
+                      manifest.get("built_at", "-"), store.get("collection", store["kind"]))
     console.print(table)
 
 

@@ -79,3 +79,22 @@ def test_tenants_create_list_and_the_tenant_option(settings, tmp_path):
     assert rows["beta"][:4] == ["beta", "0", "0", "0"] and "erp-assist index --tenant beta" in rows["beta"][4]
     assert rows["default"][1] == "1"
 
+
+
+def test_index_list_and_rollback_of_a_tenant_on_milvus(settings, tmp_path):
+    env = {**_env(settings, tmp_path), "ERP_ASSIST_VECTOR_STORE": "milvus",
+           "ERP_ASSIST_MILVUS_URI": str(tmp_path / "milvus.db")}
+    assert runner.invoke(app, ["tenants", "create", "acme", "--from-dir", str(DATA / "tenants" / "a")],
+                         env=env).exit_code == 0
+    for _ in range(2):
+        built = runner.invoke(app, ["index", "--tenant", "acme"], env=env)
+        assert built.exit_code == 0, built.output
+    builds = sorted((tmp_path / "tenants" / "acme" / "index" / "builds").iterdir())
+    listed = runner.invoke(app, ["index", "list", "--tenant", "acme"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "erp_assist__acme__b" in listed.output and builds[0].name in listed.output
+
+    rolled = runner.invoke(app, ["index", "rollback", "--tenant", "acme"], env=env)
+    assert rolled.exit_code == 0, rolled.output
+    assert f"now published: {builds[0].name}" in rolled.output
+    assert runner.invoke(app, ["ask", "--tenant", "acme", "二号仓扫码枪扫不出批次号"], env=env).exit_code == 0
