@@ -239,7 +239,11 @@ def _client(settings: Settings):  # noqa: ANN202 - pymilvus is imported lazily
             try:
                 _clients[key] = MilvusClient(**options)
             except Exception as exc:  # pymilvus raises several unrelated types for an unreachable server
-                raise IndexCorruptError(f"cannot connect to Milvus at {settings.milvus_uri}: {exc}") from exc
+                hint = ""
+                if settings.milvus_uri.endswith(".db"):
+                    hint = ("; Milvus Lite opens a file in one process only — if `erp-assist serve` holds it, rebuild "
+                            "with POST /v1/admin/rebuild, or use a Milvus server")
+                raise IndexCorruptError(f"cannot open Milvus at {settings.milvus_uri}: {exc}{hint}") from exc
         return _clients[key]
 
 

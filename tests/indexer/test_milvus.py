@@ -103,3 +103,21 @@ def test_each_tenant_has_its_own_collections_and_alias(milvus, embedder, process
     index = load_index(theirs.path, settings=acme)
     hits = Retriever(index, processor, embedder).hybrid("月底结账的时候系统说还有凭证没过账", 5, FusionConfig())
     assert {h.chunk.uri for h in hits} <= {"kb://faq/acme-1"}
+
+
+def test_a_milvus_lite_file_held_by_another_process_is_a_clear_error(milvus, embedder, processor):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+         f"MilvusClient({milvus.milvus_uri!r}).list_collections(); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(IndexCorruptError, match="one process only"):
+            _build(milvus, embedder, processor)
+    finally:
+        holder.kill()
+        holder.wait()
