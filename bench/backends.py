@@ -139,6 +139,7 @@ def main() -> None:
                 console.print(f"[red]{backend} × {size} failed:[/red] {done.stderr[-2000:]}")
                 continue
             rows[backend, size] = json.loads(line[7:])
+            console.print(f"[dim]{backend} × {size:,}: {line[7:]}[/dim]")  # kept if a later, larger run is killed
     table = Table("backend", "chunks", "tokenize s", "index build s", "load s", "suggest p50 ms", "p95 ms",
                   "max RSS MB", "× FAISS p95", "× FAISS build")
     for (backend, size), r in rows.items():
