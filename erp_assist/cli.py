@@ -27,7 +27,7 @@ console = Console()
 err = Console(stderr=True)
 
 _STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重",
-           "write": "写入索引", "publish": "发布"}
+           "milvus": "写入 Milvus（含向量化）", "write": "写入索引", "publish": "发布"}
 
 
 @contextmanager
