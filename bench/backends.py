@@ -1,6 +1,7 @@
 """FAISS + bm25s vs. Milvus Lite: index build time, suggest latency and memory, at several corpus sizes.
 
 Run: .venv/bin/python bench/backends.py [--sizes 50000 500000] [--queries 100] [--dense-weight 0]
+(with ERP_ASSIST_MILVUS_URI / ERP_ASSIST_MILVUS_TOKEN set, against that Milvus server instead of Milvus Lite)
 
 Each (backend, size) runs in its own process so its peak memory (max RSS: chunks, index, MiniLM and the
 classifier) is its own. Chunks are synthetic (demo sentences recombined, see bench/synthetic.py) with random unit
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -82,7 +84,9 @@ def run_one(backend: str, size: int, queries: int, dense_weight: float, workdir:
     """Build one backend's index, load it into the assistant and time ``Assistant.suggest`` in this process."""
     from assistant.service import Assistant
 
-    settings = Settings(vector_store=backend, milvus_uri=str(workdir / "milvus.db"), index_dir=workdir,
+    # A Milvus server named in ERP_ASSIST_MILVUS_URI is benchmarked as it is; otherwise Milvus Lite in a temp file.
+    uri = os.environ.get("ERP_ASSIST_MILVUS_URI") or str(workdir / "milvus.db")
+    settings = Settings(vector_store=backend, milvus_uri=uri, index_dir=workdir,
                         dense_weight=dense_weight)
     chunks = synthetic_chunks(size, demo_sentences(ROOT / "data" / "demo"))
     vectors = _vectors(size)
@@ -126,7 +130,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=160)
     console.print(f"Assistant.suggest (dense weight {args.dense_weight}), {args.queries} golden questions, {cpu_note()}")
     rows: dict[tuple[str, int], dict[str, float]] = {}
     for size in args.sizes:
