@@ -28,70 +28,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import cpu_note, demo_sentences, synthetic_chunks  # noqa: E402
+from bench.synthetic import cpu_note, demo_sentences, random_unit_vectors, synthetic_chunks, write_build  # noqa: E402
 from erp_assist.settings import Settings  # noqa: E402
-
-
-def _vectors(n: int, dimension: int = 384) -> np.ndarray:
-    vectors = np.random.default_rng(0).normal(size=(n, dimension)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def write_build(backend: str, chunks, vectors: np.ndarray, settings: Settings, workdir: Path) -> tuple[Path, float, float]:
-    """Write a build of the chunks in the normal layout for ``backend``; returns it, tokenize and index seconds."""
-    from indexer.build import lexical_tokens
-    from indexer.dense import DenseIndex
-    from indexer.index import CHUNKS, FORMAT_VERSION, MANIFEST
-    from indexer.lexical import LexicalIndex
-    from indexer.text import TextProcessor
-
-    processor = TextProcessor.from_settings(settings)
-    processor.warm_up()
-    build_id = f"bench-{backend}-{len(chunks)}"
-    path = workdir / "builds" / build_id
-    path.mkdir(parents=True)
-    started = time.perf_counter()
-    tokens = [lexical_tokens(c, processor, settings.title_weight) for c in chunks]
-    tokenize_s = time.perf_counter() - started
-    started = time.perf_counter()
-    store: dict = {"kind": backend}
-    if backend == "faiss":
-        lexical = LexicalIndex().fit(tokens)
-        DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold).save(path)
-    else:
-        from indexer.milvus import MilvusStore
-
-        lexical = LexicalIndex().fit(tokens, scorer=False)
-        milvus = MilvusStore(settings)
-        name = milvus.collection(settings.tenant, build_id)
-        milvus.drop(name)
-        milvus.create(name, vectors.shape[1], k1=lexical.k1, b=lexical.b, hnsw=len(chunks) >= settings.hnsw_threshold)
-        milvus.write(name, chunks, tokens, lambda rows: vectors[rows])
-        store.update(collection=name, tenant=settings.tenant)
-    lexical.save(path)
-    index_s = time.perf_counter() - started
-    with (path / CHUNKS).open("w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
-    manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, "counts": {"chunks": len(chunks)},
-                "embedder": {"name": settings.embedder, "dimension": int(vectors.shape[1])}, "synthetic": True,
-                "vector_store": store}
-    (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    return path, tokenize_s, index_s
 
 
 def run_one(backend: str, size: int, queries: int, dense_weight: float, workdir: Path) -> dict[str, float]:
     """Build one backend's index, load it into the assistant and time ``Assistant.suggest`` in this process."""
     from assistant.service import Assistant
+    from indexer.text import TextProcessor
 
     # A Milvus server named in ERP_ASSIST_MILVUS_URI is benchmarked as it is; otherwise Milvus Lite in a temp file.
     uri = os.environ.get("ERP_ASSIST_MILVUS_URI") or str(workdir / "milvus.db")
     settings = Settings(vector_store=backend, milvus_uri=uri, index_dir=workdir,
                         dense_weight=dense_weight)
     chunks = synthetic_chunks(size, demo_sentences(ROOT / "data" / "demo"))
-    vectors = _vectors(size)
-    path, tokenize_s, index_s = write_build(backend, chunks, vectors, settings, workdir)
-    del vectors
+    processor = TextProcessor.from_settings(settings)
+    processor.warm_up()
+    path, tokenize_s, index_s = write_build(backend, f"bench-{backend}-{size}", chunks, random_unit_vectors(size),
+                                            processor, settings)
     started = time.perf_counter()
     assistant = Assistant(settings).load(build=path)
     load_s = time.perf_counter() - started

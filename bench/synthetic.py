@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,25 +44,54 @@ def synthetic_chunks(n: int, sentences: list[str], seed: int = 0) -> list[Chunk]
     return chunks
 
 
-def write_synthetic_index(index_dir: Path, chunks: list[Chunk], processor: TextProcessor, settings: Settings,
-                          dimension: int = 384) -> str:
-    """Write and publish a build of the synthetic chunks in the normal index layout."""
-    lexical = LexicalIndex().fit([lexical_tokens(c, processor, settings.title_weight) for c in chunks])
-    vectors = np.random.default_rng(0).normal(size=(len(chunks), dimension)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
-    build_id = f"synthetic-{len(chunks)}"
-    path = index_dir / "builds" / build_id
+def random_unit_vectors(n: int, dimension: int = 384) -> np.ndarray:
+    vectors = np.random.default_rng(0).normal(size=(n, dimension)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def write_build(backend: str, build_id: str, chunks: list[Chunk], vectors: np.ndarray, processor: TextProcessor,
+                settings: Settings) -> tuple[Path, float, float]:
+    """Write a build of the chunks for ``backend`` (``faiss`` or ``milvus``) in the normal layout under
+    ``settings.index_dir``, unpublished; returns its path and the seconds spent tokenizing and indexing."""
+    path = settings.index_dir / "builds" / build_id
     path.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    tokens = [lexical_tokens(c, processor, settings.title_weight) for c in chunks]
+    tokenize_s = time.perf_counter() - started
+    started = time.perf_counter()
+    store: dict = {"kind": backend}
+    if backend == "faiss":
+        lexical = LexicalIndex().fit(tokens)
+        DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold).save(path)
+    else:
+        from indexer.milvus import MilvusStore
+
+        lexical = LexicalIndex().fit(tokens, scorer=False)
+        milvus = MilvusStore(settings)
+        name = milvus.collection(settings.tenant, build_id)
+        milvus.drop(name)
+        milvus.create(name, vectors.shape[1], k1=lexical.k1, b=lexical.b, hnsw=len(chunks) >= settings.hnsw_threshold)
+        milvus.write(name, chunks, tokens, lambda rows: vectors[rows])
+        store.update(collection=name, tenant=settings.tenant)
+    lexical.save(path)
+    index_s = time.perf_counter() - started
     with (path / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
-    lexical.save(path)
-    dense.save(path)
     manifest = {"format_version": FORMAT_VERSION, "build_id": build_id, "counts": {"chunks": len(chunks)},
-                "embedder": {"name": settings.embedder, "dimension": dimension}, "synthetic": True}
+                "embedder": {"name": settings.embedder, "dimension": int(vectors.shape[1])}, "synthetic": True,
+                "vector_store": store}
     (path / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    publish_build(settings.model_copy(update={"index_dir": index_dir}), build_id, keep=10)
+    return path, tokenize_s, index_s
+
+
+def write_synthetic_index(index_dir: Path, chunks: list[Chunk], processor: TextProcessor, settings: Settings,
+                          dimension: int = 384) -> str:
+    """Write and publish a FAISS build of the synthetic chunks in the normal index layout."""
+    settings = settings.model_copy(update={"index_dir": index_dir})
+    build_id = f"synthetic-{len(chunks)}"
+    write_build("faiss", build_id, chunks, random_unit_vectors(len(chunks), dimension), processor, settings)
+    publish_build(settings, build_id, keep=10)
     return build_id
 
 
