@@ -127,14 +127,18 @@ def index(
     if gate:
         from eval.gate import gated_publish
 
-        with console.status("evaluating the new build on the golden set…"):
+        with console.status("evaluating the new build on the tenant's golden set…"):
             result = gated_publish(settings, report.build_id, settings.gate_max_drop)
         if not result.published:
             for failure in result.failures:
                 err.print(f"[bold red]regression[/] {failure}")
             err.print(f"[bold red]not published[/]: build {report.build_id} is kept aside; the current index still serves")
             raise typer.Exit(3)
-        console.print(f"[green]published {report.build_id}[/] (no regression)")
+        if result.dataset is None:
+            err.print(f"[yellow]published {report.build_id} without the quality gate[/]: tenant {settings.tenant} has "
+                      f"no golden set; put one at {settings.tenants_dir / settings.tenant / 'golden.jsonl'}")
+        else:
+            console.print(f"[green]published {report.build_id}[/] (no regression on {result.dataset.name})")
     rate = manifest["embedder"]["unknown_token_rate"]
     if rate > 0.2:
         err.print(f"[yellow]warning:[/] embedder {manifest['embedder']['name']} maps {rate:.0%} of the corpus to "

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     bm25_unigram_weight: int = Field(2, ge=0, description="Times each CJK character counts")
     bm25_bigram_weight: int = Field(1, ge=0, description="Times each CJK character bigram counts")
     gate_max_drop: float = Field(0.02, ge=0.0, description="`index --gate`: largest allowed metric drop")
+    gate_dataset: Path | None = Field(
+        None, description="`index --gate`: golden-format JSONL to evaluate new builds on (default: the bundled golden "
+        "set for the default tenant, <tenants_dir>/<tenant>/golden.jsonl for the others)",
+    )
     hnsw_threshold: int = Field(200_000, ge=1, description="Chunk count above which FAISS uses HNSW")
 
     # Embedding

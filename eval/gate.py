@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GATED_METRICS", "GateResult", "regressions", "gated_publish", "BASELINE_FILE"]
+__all__ = ["GATED_METRICS", "GateResult", "regressions", "gate_dataset", "gated_publish", "BASELINE_FILE"]
 
 BASELINE_FILE = "baseline-report.json"
 
@@ -50,19 +50,39 @@ class GateResult:
     published: bool
     failures: list[str]
     report: dict
+    dataset: Path | None = None  # None: the tenant has no golden set, so the build was published ungated
+
+
+def gate_dataset(settings) -> Path | None:  # noqa: ANN001
+    """The golden set a tenant's nightly builds are judged on. Another tenant's knowledge base cannot be judged
+    by the bundled (demo) questions: it needs ``<tenants_dir>/<tenant>/golden.jsonl`` or ``gate_dataset``."""
+    from erp_assist.settings import DEFAULT_TENANT
+    from eval.runner import DEFAULT_DATASET
+
+    if settings.gate_dataset is not None:
+        return settings.gate_dataset
+    if settings.tenant == DEFAULT_TENANT:
+        return DEFAULT_DATASET
+    own = settings.tenants_dir / settings.tenant / "golden.jsonl"
+    return own if own.is_file() else None
 
 
 def gated_publish(settings, build_id: str, max_drop: float, dataset: Path | None = None) -> GateResult:  # noqa: ANN001
-    """Evaluate an unpublished build on the golden set and publish it only if nothing regressed against the
-    report of the build published before it (``<index_dir>/baseline-report.json``). The old build keeps
-    serving otherwise. The accepted report becomes the next baseline."""
+    """Evaluate an unpublished build on the tenant's golden set and publish it only if nothing regressed against
+    the report of the build published before it (``<index_dir>/baseline-report.json``). The old build keeps
+    serving otherwise. The accepted report becomes the next baseline. A tenant without a golden set is
+    published on the build's own checks (verification probes, shrink guard) and says so."""
     from assistant.service import Assistant
-    from eval.runner import DEFAULT_DATASET, run_eval
+    from eval.runner import run_eval
     from indexer.build import publish_build
 
+    dataset = dataset or gate_dataset(settings)
+    if dataset is None:
+        publish_build(settings, build_id)
+        return GateResult(True, [], {}, None)
     build = settings.index_dir / "builds" / build_id
     assistant = Assistant(settings).load(build=build)
-    report = run_eval(settings, dataset or DEFAULT_DATASET, include_public=False, assistant=assistant).to_dict()
+    report = run_eval(settings, dataset, include_public=False, assistant=assistant).to_dict()
     baseline_path = settings.index_dir / BASELINE_FILE
     failures = []
     if baseline_path.is_file():
@@ -73,4 +93,4 @@ def gated_publish(settings, build_id: str, max_drop: float, dataset: Path | None
     tmp = baseline_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
     tmp.replace(baseline_path)
-    return GateResult(True, [], report)
+    return GateResult(True, [], report, dataset)

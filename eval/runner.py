@@ -104,14 +104,19 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
     pred_m = [results[q.id].classification.module for q in questions if q.module]
     gold_u = [q.urgency for q in questions if q.urgency]
     pred_u = [results[q.id].classification.urgency.value for q in questions if q.urgency]
-    classification = {**classification_metrics(gold_m, pred_m, "module"), **classification_metrics(gold_u, pred_u, "urgency")}
+    # Module and urgency labels are optional in a golden set; a head without labels is not scored.
+    classification = {**(classification_metrics(gold_m, pred_m, "module") if gold_m else {}),
+                      **(classification_metrics(gold_u, pred_u, "urgency") if gold_u else {})}
     p1_pred = [p == "P1" for p in pred_u]
     p1_true = [g == "P1" for g in gold_u]
     both = sum(a and b for a, b in zip(p1_pred, p1_true))
-    classification["p1_recall"] = both / sum(p1_true) if sum(p1_true) else 0.0
-    classification["p1_precision"] = both / sum(p1_pred) if sum(p1_pred) else 0.0
+    if gold_u:
+        classification["p1_recall"] = both / sum(p1_true) if sum(p1_true) else 0.0
+        classification["p1_precision"] = both / sum(p1_pred) if sum(p1_pred) else 0.0
     confusion = {}
     for head, gold, pred in (("module", gold_m, pred_m), ("urgency", gold_u, pred_u)):
+        if not gold:
+            continue
         labels = sorted(set(gold) | set(pred))
         confusion[head] = {"labels": labels, "matrix": confusion_matrix(gold, pred, labels=labels).tolist()}
     return DatasetResult(

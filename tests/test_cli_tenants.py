@@ -98,3 +98,13 @@ def test_index_list_and_rollback_of_a_tenant_on_milvus(settings, tmp_path):
     assert rolled.exit_code == 0, rolled.output
     assert f"now published: {builds[0].name}" in rolled.output
     assert runner.invoke(app, ["ask", "--tenant", "acme", "二号仓扫码枪扫不出批次号"], env=env).exit_code == 0
+
+
+def test_nightly_gate_of_a_tenant_without_a_golden_set_says_it_published_ungated(settings, tmp_path):
+    env = _env(settings, tmp_path)
+    assert runner.invoke(app, ["tenants", "create", "acme", "--from-dir", str(DATA / "tenants" / "a")],
+                         env=env).exit_code == 0
+    gated = runner.invoke(app, ["index", "--tenant", "acme", "--gate"], env=env)
+    assert gated.exit_code == 0, gated.output
+    assert "without the quality gate" in gated.output and "golden.jsonl" in gated.output
+    assert (tmp_path / "tenants" / "acme" / "index" / "current").is_file()

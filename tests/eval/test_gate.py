@@ -31,3 +31,29 @@ def test_nightly_gate_publishes_good_build_and_keeps_old_one_on_regression(setti
     assert not result.published
     assert any("recall@5" in f or "mrr@10" in f for f in result.failures)
     assert current_build_dir(settings.index_dir).name == first.build_id
+
+
+def test_each_tenant_is_gated_on_its_own_golden_set_or_published_ungated_without_one(settings, embedder, processor,
+                                                                                     tmp_path):
+    from eval.gate import gate_dataset
+    from eval.runner import DEFAULT_DATASET
+    from tests.conftest import DATA
+
+    settings = settings.model_copy(update={"tenants_dir": tmp_path / "tenants"})
+    assert gate_dataset(settings) == DEFAULT_DATASET
+    acme = settings.for_tenant("acme")
+    assert gate_dataset(acme) is None  # the demo questions say nothing about acme's knowledge base
+    acme = acme.model_copy(update={"data_dir": DATA / "tenants" / "a"})
+    first = build_index(acme, embedder=embedder, processor=processor, publish=False)
+    result = gated_publish(acme, first.build_id, 0.02)
+    assert result.published and result.dataset is None and not (acme.index_dir / BASELINE_FILE).exists()
+    assert current_build_dir(acme.index_dir).name == first.build_id
+
+    own = tmp_path / "tenants" / "acme" / "golden.jsonl"
+    own.write_text(json.dumps({"question": "二号仓扫码枪扫不出批次号", "relevant": ["kb://faq/a-inv-1"]},
+                              ensure_ascii=False) + "\n", encoding="utf-8")
+    assert gate_dataset(acme) == own
+    second = build_index(acme, embedder=embedder, processor=processor, publish=False)
+    result = gated_publish(acme, second.build_id, 0.02)
+    assert result.published and result.dataset == own
+    assert result.report["datasets"]["golden"]["systems"]["hybrid"]["recall@5"] == 1.0
