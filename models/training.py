@@ -52,7 +52,9 @@ ProgressCallback = Callable[[str, int, int], None]
 """``on_progress(stage, done, total)``; stages: ``embedding``, ``cv <approach>`` (folds), ``final model``,
 ``report``."""
 
-DEFAULT_COMPARISON = ["char-lr", "embedding-lr", "char-svm", "char+words-svm", "char+embedding-svm"]
+DEFAULT_COMPARISON = [
+    "char-lr", "embedding-lr", "char-svm", "char+words-svm", "char+words-svm-sigmoid", "char+embedding-svm"
+]
 PRIMARY_METRIC = "mean_macro_f1"  # mean of the module and urgency macro-F1
 P1_RECALL_REQUIRED = 0.95
 # Module confidence thresholds at which the report shows coverage and accuracy (for "unknown").

@@ -11,6 +11,7 @@ from indexer.text import normalize
 from models.classifier import (
     P1_RECALL_TARGET,
     DEFAULT_APPROACH,
+    PlattEnsemble,
     QuestionClassifier,
     SoftmaxEnsemble,
     decide_urgency,
@@ -74,15 +75,34 @@ def test_saved_classifier_uses_its_tuned_threshold(classifier):
 # --- compiled heads, cues, files ------------------------------------------------------------------------
 
 
-def test_compiled_head_gives_scikit_learns_probabilities(tmp_path):
+@pytest.mark.parametrize(("head", "compiled"), [("module", SoftmaxEnsemble), ("urgency", PlattEnsemble)])
+def test_compiled_head_gives_scikit_learns_probabilities(tmp_path, head, compiled):
     taxonomy = load_taxonomy(TAXONOMY)
     items = write_subset(tmp_path / "data", per_pair=6)
     model = QuestionClassifier(taxonomy).train(items, tune_p1=False)
-    assert isinstance(model.module_model, SoftmaxEnsemble)
+    assert isinstance(getattr(model, f"{head}_model"), compiled)
     x = model.features.transform([i.text for i in items])
-    reference = model._calibrated(get_approach(DEFAULT_APPROACH), [i.urgency for i in items], 0)
-    reference.fit(x, [i.urgency for i in items])
-    assert np.allclose(SoftmaxEnsemble(reference).predict_proba(x), reference.predict_proba(x), atol=1e-6)
+    labels = [i.module if head == "module" else i.urgency for i in items]
+    reference = model._calibrated(get_approach(DEFAULT_APPROACH), labels, 0, head).fit(x, labels)
+    assert np.allclose(compiled(reference).predict_proba(x), reference.predict_proba(x), atol=1e-6)
+
+
+def test_default_urgency_probabilities_are_not_saturated(classifier):
+    """Platt scaling keeps urgency probabilities off 0 and 1, so the P1 threshold sits where questions are."""
+    assert classifier.approach == DEFAULT_APPROACH == "char+words-svm-sigmoid"
+    assert isinstance(classifier.urgency_model, PlattEnsemble)
+    questions = [
+        "全厂停线了，MES 报工全部失败，急！",
+        "请问科目余额表怎么导出到Excel",
+        "出库单打印模板想加个批次号字段",
+        "就这一张采购订单审核报错，其他的都正常",
+        "工资跑不出来 明天发薪",
+        "客户说发票抬头错了，能重开吗",
+    ]
+    scores = np.array([[r.urgency_scores[u] for u in ("P1", "P2", "P3")] for r in classifier.classify_many(questions)])
+    assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-3)
+    assert not np.all((scores < 0.01) | (scores > 0.99))
+    assert np.mean((scores > 0.01) & (scores < 0.99)) >= 0.25
 
 
 def test_cues_are_stretches_of_the_question(classifier):
