@@ -2,7 +2,6 @@ import json
 
 from eval.tuning import choose_dense_weight
 from indexer.build import build_index
-from indexer.index import load_index
 
 
 def _golden(tmp_path, rows):
