@@ -43,7 +43,7 @@ from sqlalchemy import (
 
 from erp_assist.domain import Decision, Document, SourceType, SuggestResult
 from erp_assist.errors import ErpAssistError
-from erp_assist.settings import DEFAULT_TENANT, TENANT_ID
+from erp_assist.settings import DEFAULT_TENANT, validate_tenant_id
 
 __all__ = [
     "Role",
@@ -299,14 +299,6 @@ _MIGRATIONS = {2: _add_tenants}  # schema version → the step that brings the v
 
 
 # Tenants ---------------------------------------------------------------------------------------------
-
-
-def validate_tenant_id(tenant_id: str) -> str:
-    """The id, or ``ValueError`` naming the rule: it names directories, collections and URL-free labels."""
-    if not TENANT_ID.fullmatch(tenant_id):
-        raise ValueError(f"tenant id {tenant_id!r} must match {TENANT_ID.pattern}: a lowercase letter, then "
-                         "up to 31 lowercase letters, digits or underscores (e.g. acme or plant_2)")
-    return tenant_id
 
 
 def _tenant_row(conn: Connection, tenant_id: str):  # noqa: ANN202

@@ -161,9 +161,7 @@ class Settings(BaseSettings):
     @field_validator("tenant", "channel_tenant")
     @classmethod
     def _tenant_id(cls, value: str) -> str:
-        if not TENANT_ID.fullmatch(value):
-            raise ValueError(f"tenant id {value!r} must match {TENANT_ID.pattern} (it names directories and collections)")
-        return value
+        return validate_tenant_id(value)
 
     def for_tenant(self, tenant: str) -> Settings:
         """The same settings for another tenant: its own sources and index under ``tenants_dir``. The default
@@ -179,3 +177,11 @@ class Settings(BaseSettings):
 
 DEFAULT_TENANT = "default"
 TENANT_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def validate_tenant_id(tenant_id: str) -> str:
+    """The id, or ``ValueError`` naming the rule: it names directories, Milvus collections and labels."""
+    if not TENANT_ID.fullmatch(tenant_id):
+        raise ValueError(f"tenant id {tenant_id!r} must match {TENANT_ID.pattern}: a lowercase letter, then "
+                         "up to 31 lowercase letters, digits or underscores (e.g. acme or plant_2)")
+    return tenant_id
