@@ -6,11 +6,13 @@ request decides its tenant, and with it the knowledge base, queue and stats it r
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -83,7 +85,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
     @app.get("/metrics", include_in_schema=False)
-    def prometheus() -> Response:
+    def prometheus(authorization: Annotated[str | None, Header()] = None) -> Response:
+        if settings.metrics_token and not hmac.compare_digest(authorization or "", f"Bearer {settings.metrics_token}"):
+            return JSONResponse({"detail": "/metrics needs Authorization: Bearer <ERP_ASSIST_METRICS_TOKEN>"},
+                                status_code=401, headers={"WWW-Authenticate": "Bearer"})
         metrics.build.clear()
         for tenant, served in app.state.tenants.loaded().items():
             metrics.build.labels(served.index.build_id, tenant).set(1)

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     # API
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per API key per minute")
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body")
+    metrics_token: str | None = Field(
+        None, description="Bearer token Prometheus must send to /metrics (set it when several tenants share the "
+        "service: the group gauges name every tenant's experts)",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=1, le=65535)
 

@@ -142,3 +142,12 @@ def test_service_switches_to_a_new_build_without_restart(settings, kb_copy, embe
         body = client.post("/v1/suggest", json={"question": question}).json()
         assert body["build_id"] == new.build_id
         assert body["suggestions"][0]["source"]["uri"] == "kb://faq/t-fa-1"
+
+
+def test_metrics_need_the_bearer_token_when_one_is_set(session_settings, assistant):
+    guarded = session_settings.model_copy(update={"metrics_token": "s3cret-scrape"})
+    with TestClient(create_app(guarded, assistant=assistant)) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        answer = c.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+    assert answer.status_code == 200 and "erp_assist_index_build" in answer.text
