@@ -87,9 +87,10 @@ def _sha256(path: Path) -> str:
 
 
 def _current_manifest(index_dir: Path) -> dict | None:
+    """The published build's manifest, or None when nothing (readable) is published."""
     try:
-        return json.loads((current_build_dir(index_dir) / MANIFEST).read_text(encoding="utf-8"))
-    except (IndexNotFoundError, IndexCorruptError, OSError, ValueError):
+        return _read_manifest(current_build_dir(index_dir))
+    except (IndexNotFoundError, IndexCorruptError):
         return None
 
 
@@ -364,9 +365,8 @@ def _read_manifest(build: Path) -> dict | None:
 
 
 def _check_shrink(settings: Settings, build_id: str, count: int) -> None:
-    try:
-        current = json.loads((current_build_dir(settings.index_dir) / MANIFEST).read_text(encoding="utf-8"))
-    except (IndexNotFoundError, IndexCorruptError, OSError, ValueError):
+    current = _current_manifest(settings.index_dir)
+    if current is None:
         return
     before = int(current["counts"]["chunks"])
     if before and count < (1 - settings.max_chunk_drop) * before:

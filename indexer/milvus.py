@@ -174,12 +174,8 @@ class MilvusStore:
         return found
 
     def vectors_by_id(self, name: str, ids: list[str]) -> dict[str, np.ndarray]:
-        found: dict[str, np.ndarray] = {}
         self.load(name)
-        for start in range(0, len(ids), _BATCH):
-            for row in self.client.get(name, ids=ids[start : start + _BATCH], output_fields=["vector"]):
-                found[row["id"]] = np.asarray(row["vector"], dtype=np.float32)
-        return found
+        return _fetch_vectors(self.client, name, ids)
 
     def write(
         self,
@@ -221,6 +217,15 @@ class MilvusStore:
         result.inserted = len(todo)
         self.client.flush(name)
         return result
+
+
+def _fetch_vectors(client, name: str, ids: list[str]) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Vectors by chunk id from a loaded collection, in batches."""
+    found: dict[str, np.ndarray] = {}
+    for start in range(0, len(ids), _BATCH):
+        for row in client.get(name, ids=ids[start : start + _BATCH], output_fields=["vector"]):
+            found[row["id"]] = np.asarray(row["vector"], dtype=np.float32)
+    return found
 
 
 def _client(settings: Settings):  # noqa: ANN202 - pymilvus is imported lazily
@@ -296,7 +301,8 @@ class MilvusBackend:
 
     def vectors(self, rows: list[int]) -> np.ndarray:
         ids = [self._ids[r] for r in rows]
-        found = self.store.vectors_by_id(self.collection, ids)
+        # Loaded once in __init__: a query must not pay for load_collection again.
+        found = _fetch_vectors(self.client, self.collection, ids)
         missing = [cid for cid in ids if cid not in found]
         if missing:
             raise IndexCorruptError(f"Milvus collection {self.collection} lacks {len(missing)} chunks, e.g. {missing[0]}")
