@@ -239,6 +239,13 @@ def train_classifier(
                       f"{urgency['p1_precision']:.3f}", f"{report.latency_p95_ms.get(name, float('nan')):.1f}")
     console.print(table)
     console.print(f"chosen: {report.chosen} — {report.reason}")
+    if report.by_source:
+        module, urgency = report.by_source["module"], report.by_source["urgency"]
+        console.print(
+            f"each training file held out ({len(report.by_source_files)} files, new phrasing): module macro-F1 "
+            f"{module['macro_f1']:.3f}, urgency macro-F1 {urgency['macro_f1']:.3f}, P1 recall "
+            f"{urgency['p1_recall']:.3f} / precision {urgency['p1_precision']:.3f}"
+        )
     console.print(f"P1 threshold {report.p1_threshold:.3f} · saved {report.model_path} ({report.n_questions} questions)")
     console.print(f"report: {report.report_md} (+ confusion PNGs, cv_errors.jsonl)")
 

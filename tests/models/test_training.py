@@ -21,8 +21,9 @@ TRAIN = ROOT / "models" / "data" / "train"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def write_subset(directory, per_pair: int, seed: int = 0):
-    """``per_pair`` real labelled questions for each (module, urgency), as one JSONL file."""
+def write_subset(directory, per_pair: int, seed: int = 0, files: int = 1):
+    """``per_pair`` real labelled questions for each (module, urgency), dealt round-robin into ``files``
+    JSONL files (``subset.jsonl`` when one)."""
     items = load_labelled(TRAIN, load_taxonomy(TAXONOMY))
     rng = random.Random(seed)
     rng.shuffle(items)
@@ -34,14 +35,16 @@ def write_subset(directory, per_pair: int, seed: int = 0):
             chosen.append(item)
     directory.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"text": i.text, "module": i.module, "urgency": i.urgency}, ensure_ascii=False) for i in chosen]
-    (directory / "subset.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    names = ["subset.jsonl"] if files == 1 else [f"subset_{k}.jsonl" for k in range(files)]
+    for k, name in enumerate(names):
+        (directory / name).write_text("\n".join(lines[k :: len(names)]) + "\n", encoding="utf-8")
     return chosen
 
 
 @pytest.fixture(scope="module")
 def cv_run(tmp_path_factory, embedder):
     tmp = tmp_path_factory.mktemp("cv")
-    write_subset(tmp / "data", per_pair=5)
+    write_subset(tmp / "data", per_pair=5, files=3)
     stages: list[tuple[str, int, int]] = []
     report = train_and_report(
         TAXONOMY,
@@ -96,7 +99,31 @@ def test_report_files_are_written_and_valid(cv_run):
     assert "### module per class" in markdown and "### urgency per class" in markdown
     for line in report.errors_path.read_text(encoding="utf-8").splitlines():
         error = json.loads(line)
-        assert error["gold"] != error["predicted"] and error["source"].startswith("subset.jsonl:")
+        assert error["gold"] != error["predicted"] and error["source"].startswith("subset_")
+
+
+def test_each_training_file_is_also_held_out_whole(cv_run):
+    report, stages = cv_run
+    assert set(report.by_source_files) == {"subset_0.jsonl", "subset_1.jsonl", "subset_2.jsonl"}
+    assert sum(f["questions"] for f in report.by_source_files.values()) == 120
+    for head in ("module", "urgency"):
+        assert 0.0 <= report.by_source[head]["macro_f1"] <= 1.0
+        assert all(0.0 <= f[f"{head}_accuracy"] <= 1.0 for f in report.by_source_files.values())
+    assert 0.0 <= report.by_source["urgency"]["p1_recall"] <= 1.0
+    assert (f"held-out files {report.chosen}", 3, 3) in stages
+    payload = json.loads(report.report_json.read_text(encoding="utf-8"))
+    assert payload["held_out_files"]["metrics"] == report.by_source
+    assert "| each file held out |" in report.report_md.read_text(encoding="utf-8")
+
+
+def test_held_out_files_need_three_files(tmp_path):
+    write_subset(tmp_path / "data", per_pair=5)
+    report = train_and_report(
+        TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"], n_folds=3,
+        latency_sample=0,
+    )
+    assert report.by_source == {} and report.by_source_files == {}
+    assert "Held-out files: not measured" in report.report_md.read_text(encoding="utf-8")
 
 
 def test_saved_model_is_the_chosen_approach_with_its_threshold(cv_run):
