@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["GoldenQuestion", "Dataset", "load_dataset"]
+__all__ = ["GoldenQuestion", "Dataset", "load_dataset", "load_second_annotator", "second_annotator_path"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +59,27 @@ def load_dataset(path: Path, known_sources: set[str] | None = None) -> Dataset:
             GoldenQuestion(str(record.get("id", line_no)), question, relevant, record.get("module"), record.get("urgency"))
         )
     return Dataset(path, questions, problems, hashlib.sha256(raw).hexdigest())
+
+
+def second_annotator_path(dataset_path: Path) -> Path:
+    """Where a second, independent annotator's labels for a dataset live: ``golden.jsonl`` →
+    ``golden.annotator2.jsonl``, one ``{"id", "urgency"?, "module"?}`` per line."""
+    return dataset_path.with_name(f"{dataset_path.stem}.annotator2.jsonl")
+
+
+def load_second_annotator(dataset_path: Path) -> dict[str, dict[str, str]]:
+    """The second annotator's labels by question id (empty when there is no such file). How often two people
+    applying the same rules agree is the ceiling a classifier can be held to on these labels."""
+    path = second_annotator_path(dataset_path)
+    if not path.is_file():
+        return {}
+    labels: dict[str, dict[str, str]] = {}
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            labels[str(record["id"])] = {k: str(record[k]) for k in ("module", "urgency") if record.get(k)}
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{line_no}: malformed second-annotator line ({exc})") from exc
+    return labels

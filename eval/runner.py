@@ -12,8 +12,9 @@ from pathlib import Path
 from sklearn.metrics import confusion_matrix
 
 from erp_assist import __version__
+from erp_assist.domain import Classification, SuggestResult
 from erp_assist.settings import Settings
-from eval.dataset import GoldenQuestion, load_dataset
+from eval.dataset import GoldenQuestion, load_dataset, load_second_annotator
 from eval.metrics import abstention_metrics, classification_metrics, percentiles, retrieval_metrics
 from eval.public import Benchmark, afqmc_benchmark, odoo_benchmark
 from eval.systems import RetrievalSystem, in_memory_index, langchain_system, our_systems, ranked_sources
@@ -113,6 +114,7 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
     if gold_u:
         classification["p1_recall"] = both / sum(p1_true) if sum(p1_true) else 0.0
         classification["p1_precision"] = both / sum(p1_pred) if sum(p1_pred) else 0.0
+    classification.update(_second_annotator_agreement(dataset_path, questions, results))
     confusion = {}
     for head, gold, pred in (("module", gold_m, pred_m), ("urgency", gold_u, pred_u)):
         if not gold:
@@ -132,6 +134,28 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         abstention=abstention_metrics([not q.answerable for q in questions], [results[q.id].abstained for q in questions]),
         latency=percentiles(latencies),
     )
+
+
+_PREDICTED: dict[str, Callable[[Classification], str]] = {"module": lambda c: c.module, "urgency": lambda c: c.urgency.value}
+
+
+def _second_annotator_agreement(
+    dataset_path: Path, questions: list[GoldenQuestion], results: dict[str, SuggestResult]
+) -> dict[str, float]:
+    """Per head the second annotator labelled: their macro-F1 against the gold labels (how far two people
+    agree: the ceiling) and the classifier's macro-F1 against theirs."""
+    second = load_second_annotator(dataset_path)
+    out: dict[str, float] = {}
+    for head in ("module", "urgency"):
+        labelled = [q for q in questions if getattr(q, head) and head in second.get(q.id, {})]
+        if not labelled:
+            continue
+        gold = [getattr(q, head) for q in labelled]
+        theirs = [second[q.id][head] for q in labelled]
+        ours = [_PREDICTED[head](results[q.id].classification) for q in labelled]
+        out[f"{head}_macro_f1_annotator2_vs_gold"] = classification_metrics(gold, theirs, head)[f"{head}_macro_f1"]
+        out[f"{head}_macro_f1_vs_annotator2"] = classification_metrics(theirs, ours, head)[f"{head}_macro_f1"]
+    return out
 
 
 def _public(benchmark: Benchmark, settings: Settings, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001

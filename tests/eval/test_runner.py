@@ -3,7 +3,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from eval.dataset import load_dataset
+from eval.dataset import load_dataset, load_second_annotator, second_annotator_path
 from eval.gate import regressions
 from eval.report import write_reports
 from eval.runner import run_eval
@@ -21,6 +21,9 @@ def tiny_golden(tmp_path_factory):
     text = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines)
     text += '\n{"id": "5", "relevant": []}\n{"id": "6", "question": "x", "relevant": ["kb://faq/missing"]}\nnot json\n'
     path.write_text(text, encoding="utf-8")
+    # A second annotator who disagrees on one urgency (question 2) and labelled no modules.
+    second = [{"id": "1", "urgency": "P1"}, {"id": "2", "urgency": "P2"}, {"id": "3", "urgency": "P3"}, {"id": "4", "urgency": "P3"}]
+    second_annotator_path(path).write_text("\n".join(json.dumps(x) for x in second) + "\n", encoding="utf-8")
     return path
 
 
@@ -38,6 +41,23 @@ def test_report_has_every_system_side_by_side(report):
     assert 0 <= result.classification["module_macro_f1"] <= 1
     assert result.confusion["module"]["labels"]
     assert result.latency["p50_ms"] > 0
+
+
+def test_second_annotator_agreement_is_reported_per_labelled_head(report):
+    classification = report.datasets["golden"].classification
+    # gold P1 P1 P3 P3 vs theirs P1 P2 P3 P3, over the gold classes: F1(P1) = 2/3, F1(P3) = 1
+    assert classification["urgency_macro_f1_annotator2_vs_gold"] == pytest.approx((2 / 3 + 1) / 2)
+    assert 0 <= classification["urgency_macro_f1_vs_annotator2"] <= 1
+    assert "module_macro_f1_annotator2_vs_gold" not in classification
+
+
+def test_second_annotator_file_is_optional_and_checked(tmp_path):
+    dataset = tmp_path / "set.jsonl"
+    assert second_annotator_path(dataset).name == "set.annotator2.jsonl"
+    assert load_second_annotator(dataset) == {}
+    second_annotator_path(dataset).write_text('{"id": "a", "urgency": "P2"}\n{"urgency": "P1"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="set.annotator2.jsonl:2"):
+        load_second_annotator(dataset)
 
 
 def test_bad_lines_are_reported_with_line_numbers(report):
