@@ -75,21 +75,29 @@ def test_saved_classifier_uses_its_tuned_threshold(classifier):
 # --- compiled heads, cues, files ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("head", "compiled"), [("module", SoftmaxEnsemble), ("urgency", PlattEnsemble)])
-def test_compiled_head_gives_scikit_learns_probabilities(tmp_path, head, compiled):
+@pytest.mark.parametrize(
+    ("approach", "head", "compiled"),
+    [
+        (DEFAULT_APPROACH, "module", SoftmaxEnsemble),
+        (DEFAULT_APPROACH, "urgency", SoftmaxEnsemble),
+        ("char+words-svm-sigmoid", "urgency", PlattEnsemble),
+    ],
+)
+def test_compiled_head_gives_scikit_learns_probabilities(tmp_path, approach, head, compiled):
     taxonomy = load_taxonomy(TAXONOMY)
     items = write_subset(tmp_path / "data", per_pair=6)
-    model = QuestionClassifier(taxonomy).train(items, tune_p1=False)
+    model = QuestionClassifier(taxonomy, approach=approach).train(items, tune_p1=False)
     assert isinstance(getattr(model, f"{head}_model"), compiled)
     x = model.features.transform([i.text for i in items])
     labels = [i.module if head == "module" else i.urgency for i in items]
-    reference = model._calibrated(get_approach(DEFAULT_APPROACH), labels, 0, head).fit(x, labels)
+    reference = model._calibrated(get_approach(approach), labels, 0, head).fit(x, labels)
     assert np.allclose(compiled(reference).predict_proba(x), reference.predict_proba(x), atol=1e-6)
 
 
-def test_default_urgency_probabilities_are_not_saturated(classifier):
+def test_platt_urgency_probabilities_are_not_saturated(tmp_path):
     """Platt scaling keeps urgency probabilities off 0 and 1, so the P1 threshold sits where questions are."""
-    assert classifier.approach == DEFAULT_APPROACH == "char+words-svm-sigmoid"
+    items = write_subset(tmp_path / "data", per_pair=10)
+    classifier = QuestionClassifier(load_taxonomy(TAXONOMY), approach="char+words-svm-sigmoid").train(items)
     assert isinstance(classifier.urgency_model, PlattEnsemble)
     questions = [
         "全厂停线了，MES 报工全部失败，急！",
