@@ -15,8 +15,12 @@ from assistant.auth import allows
 from assistant.service import Assistant
 from assistant.store import ApiKey, find_key
 from assistant.tenants import TenantPool
+from models.taxonomy import Taxonomy
 
-__all__ = ["AssistantDep", "StoreDep", "TenantsDep", "AskerKey", "ExpertKey", "AdminKey", "get_assistant", "require"]
+__all__ = [
+    "AssistantDep", "StoreDep", "TenantsDep", "TaxonomyDep", "AskerKey", "ExpertKey", "AdminKey", "get_assistant",
+    "get_taxonomy", "require",
+]
 
 
 def get_store(request: Request) -> Engine:
@@ -25,6 +29,11 @@ def get_store(request: Request) -> Engine:
 
 def get_tenants(request: Request) -> TenantPool:
     return request.app.state.tenants
+
+
+def get_taxonomy(request: Request) -> Taxonomy:
+    """The taxonomy the loaded classifier was trained for (read once at start-up, shared by every tenant)."""
+    return get_tenants(request).models.classifier.taxonomy
 
 
 def _caller(
@@ -63,6 +72,7 @@ def require(role: str):  # noqa: ANN201 - a FastAPI dependency
 AssistantDep = Annotated[Assistant, Depends(get_assistant)]
 StoreDep = Annotated[Engine, Depends(get_store)]
 TenantsDep = Annotated[TenantPool, Depends(get_tenants)]
+TaxonomyDep = Annotated[Taxonomy, Depends(get_taxonomy)]
 AskerKey = Annotated[ApiKey, Depends(require("asker"))]
 ExpertKey = Annotated[ApiKey, Depends(require("expert"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]

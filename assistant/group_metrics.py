@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine, select
 
 from assistant.channels.base import ChannelAdapter, OutgoingReply, Sent
-from assistant.store import learned, questions, reviews, suggestions, tenants
+from assistant.store import learned, questions, review_stats, reviews, suggestions, tenants
 from erp_assist.domain import SourceType, source_uri
 from erp_assist.settings import Settings
 
@@ -415,6 +415,9 @@ class GroupMetricsCollector(Collector):
                                             "Accepted or edited share of expert decisions",
                                             labels=["tenant", "module"]),
             "points": GaugeMetricFamily("erp_assist_group_expert_points", "Expert points", labels=["tenant", "expert"]),
+            "retagged": GaugeMetricFamily("erp_assist_classifier_tag_changed_ratio",
+                                          "Share of expert-checked questions whose tag an expert changed (all time)",
+                                          labels=["tenant", "head"]),
         }
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
@@ -436,6 +439,9 @@ class GroupMetricsCollector(Collector):
                 f["acceptance"].add_metric([tenant, module], rates.acceptance_rate)
             for score in stats.leaderboard:
                 f["points"].add_metric([tenant, score.expert], score.points)
+            tags = review_stats(engine, tenant=tenant)["tags"]
+            for head in ("module", "urgency"):
+                f["retagged"].add_metric([tenant, head], tags[f"{head}_changed_rate"])
         yield from f.values()
 
 

@@ -140,6 +140,29 @@ class ReopenRequest(BaseModel):
     note: str | None = Field(None, max_length=2000)
 
 
+class TagsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    module: str | None = Field(None, max_length=50, description="The right module id (from the taxonomy)")
+    urgency: Literal["P1", "P2", "P3"] | None = Field(None, description="The right urgency")
+
+    @model_validator(mode="after")
+    def _some(self) -> TagsRequest:
+        if self.module is None and self.urgency is None:
+            raise ValueError("give module, urgency or both")
+        return self
+
+
+class TagCorrectionOut(BaseModel):
+    id: int
+    module: str | None
+    urgency: str | None
+    previous_module: str
+    previous_urgency: str
+    reviewer: str
+    created_at: datetime
+
+
 class ReviewOut(BaseModel):
     id: int
     suggestion_rank: int | None
@@ -172,6 +195,7 @@ class QuestionOut(BaseModel):
     created_at: datetime
     suggestions: list[StoredSuggestionOut]
     reviews: list[ReviewOut]
+    tag_corrections: list[TagCorrectionOut] = []
 
     @classmethod
     def from_stored(cls, q: StoredQuestion) -> QuestionOut:
@@ -188,6 +212,7 @@ class QuestionOut(BaseModel):
                 for s in q.suggestions
             ],
             reviews=[ReviewOut(**r.__dict__) for r in q.reviews],
+            tag_corrections=[TagCorrectionOut(**t.__dict__) for t in q.tag_corrections],
         )
 
 

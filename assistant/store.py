@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -69,10 +69,13 @@ __all__ = [
     "create_key",
     "find_key",
     "review_stats",
+    "TagCorrection",
+    "correct_tags",
+    "expert_labelled_questions",
     "SCHEMA_VERSION",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 ROLES = ("asker", "expert", "admin")
 Role = str
 
@@ -146,6 +149,20 @@ reviews = Table(
     Column("decision", String(10), nullable=False),
     Column("edited_answer", Text),
     Column("note", Text),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# Append-only: an expert's module and/or urgency for a question, with what the question carried before. The
+# question row takes the new tags (so the queue re-sorts); the first correction keeps the classifier's own.
+tag_corrections = Table(
+    "tag_corrections",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("question_id", Integer, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("module", String(50)),
+    Column("urgency", String(5)),
+    Column("previous_module", String(50), nullable=False),
+    Column("previous_urgency", String(5), nullable=False),
     Column("reviewer", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -225,6 +242,17 @@ class StoredReview:
 
 
 @dataclass(frozen=True)
+class TagCorrection:
+    id: int
+    module: str | None  # None: this correction left the module alone
+    urgency: str | None
+    previous_module: str
+    previous_urgency: str
+    reviewer: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class StoredQuestion:
     id: int
     text: str
@@ -242,6 +270,7 @@ class StoredQuestion:
     created_at: datetime
     suggestions: list[StoredSuggestion]
     reviews: list[StoredReview]
+    tag_corrections: list[TagCorrection] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -295,7 +324,12 @@ def _add_tenants(conn: Connection) -> None:
         conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{table.name}_tenant ON {table.name} (tenant)"))
 
 
-_MIGRATIONS = {2: _add_tenants}  # schema version → the step that brings the version before it there
+def _add_tag_corrections(conn: Connection) -> None:
+    """3: experts' module/urgency corrections (a new table; nothing stored changes)."""
+    tag_corrections.create(conn, checkfirst=True)
+
+
+_MIGRATIONS = {2: _add_tenants, 3: _add_tag_corrections}  # schema version → the step that brings the version before it there
 
 
 # Tenants ---------------------------------------------------------------------------------------------
@@ -403,6 +437,8 @@ def record_question(engine: Engine, *, tenant: str, result: SuggestResult, asker
 def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
     drafts = conn.execute(select(suggestions).where(suggestions.c.question_id == row.id).order_by(suggestions.c.rank))
     trail = conn.execute(select(reviews).where(reviews.c.question_id == row.id).order_by(reviews.c.id))
+    retags = conn.execute(select(tag_corrections).where(tag_corrections.c.question_id == row.id)
+                          .order_by(tag_corrections.c.id))
     return StoredQuestion(
         id=row.id, text=row.text, asker=row.asker, group=row.group_name, module=row.module, urgency=row.urgency,
         module_confidence=row.module_confidence, urgency_confidence=row.urgency_confidence,
@@ -412,7 +448,13 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
                                       d.excerpt) for d in drafts],
         reviews=[StoredReview(r.id, r.suggestion_rank, r.decision, r.edited_answer, r.note, r.reviewer,
                               _aware(r.created_at)) for r in trail],
+        tag_corrections=[_tag_correction(t) for t in retags],
     )
+
+
+def _tag_correction(row) -> TagCorrection:  # noqa: ANN001
+    return TagCorrection(row.id, row.module, row.urgency, row.previous_module, row.previous_urgency, row.reviewer,
+                         _aware(row.created_at))
 
 
 def _question_row(conn: Connection, tenant: str, question_id: int):  # noqa: ANN202
@@ -498,6 +540,35 @@ def reopen_question(engine: Engine, *, tenant: str, question_id: int, reviewer: 
     return StoredReview(review_id, None, "reopen", None, note, reviewer, now)
 
 
+def correct_tags(engine: Engine, *, tenant: str, question_id: int, reviewer: str, module: str | None = None,
+                 urgency: str | None = None) -> TagCorrection:
+    """An expert sets the module and/or urgency of a question, open or answered: the question takes them (the
+    queue re-sorts) and the correction is appended to its trail with the tags it replaced. Validating the labels
+    against the taxonomy is the caller's job; the store does not know it."""
+    if module is None and urgency is None:
+        raise ValueError("give a module, an urgency or both")
+    with engine.begin() as conn:
+        row = _question_row(conn, tenant, question_id)
+        now = _now()
+        correction_id = conn.execute(insert(tag_corrections).values(
+            question_id=question_id, module=module, urgency=urgency, previous_module=row.module,
+            previous_urgency=row.urgency, reviewer=reviewer, created_at=now,
+        )).inserted_primary_key[0]
+        conn.execute(update(questions).where(questions.c.id == question_id).values(
+            module=module or row.module, urgency=urgency or row.urgency))
+    return TagCorrection(correction_id, module, urgency, row.module, row.urgency, reviewer, now)
+
+
+def expert_labelled_questions(engine: Engine, *, tenant: str) -> list[StoredQuestion]:
+    """``tenant``'s questions whose tags an expert has set, oldest first: training data from the group's own
+    history. A head the expert left alone keeps the classifier's tag, which the expert saw and let stand."""
+    with engine.connect() as conn:
+        ids = select(tag_corrections.c.question_id).distinct()
+        rows = conn.execute(select(questions).where(questions.c.tenant == tenant, questions.c.id.in_(ids))
+                            .order_by(questions.c.id)).all()
+        return [_question(conn, row) for row in rows]
+
+
 def learned_documents(engine: Engine, *, tenant: str) -> tuple[list[Document], dict[str, list[str]]]:
     """What reviews taught ``tenant``: new FAQ documents, and alternate questions per existing FAQ id — for its
     next build.
@@ -527,7 +598,7 @@ def learned_documents(engine: Engine, *, tenant: str) -> tuple[list[Document], d
 
 def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
     """``tenant``'s acceptance and edit rates, mean edit distance, median minutes to first review — overall and
-    per module."""
+    per module — and how often experts changed the classifier's tags (of the questions reviewed or retagged)."""
     import statistics
 
     own = questions.c.tenant == tenant
@@ -537,6 +608,8 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
                              .where(own, reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
         drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(
             select(suggestions).join(questions, questions.c.id == suggestions.c.question_id).where(own)).all()}
+        retags = conn.execute(select(tag_corrections).join(questions, questions.c.id == tag_corrections.c.question_id)
+                              .where(own)).all()
     first: dict[int, Any] = {}
     for review in trail:
         first.setdefault(review.question_id, review)
@@ -563,8 +636,20 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
     per_module: dict[str, list[tuple[int, Any]]] = {}
     for q in asked:
         per_module.setdefault(q.module, []).append((q.id, q.created_at))
+    # How often experts changed the classifier's tags: its live error rate on the questions they looked at.
+    checked = set(first) | {t.question_id for t in retags}
+    module_changed = {t.question_id for t in retags if t.module and t.module != t.previous_module}
+    urgency_changed = {t.question_id for t in retags if t.urgency and t.urgency != t.previous_urgency}
+    tags = {
+        "checked": len(checked),
+        "module_changed": len(module_changed),
+        "urgency_changed": len(urgency_changed),
+        "module_changed_rate": len(module_changed) / len(checked) if checked else 0.0,
+        "urgency_changed_rate": len(urgency_changed) / len(checked) if checked else 0.0,
+    }
     return {"overall": block([(q.id, q.created_at) for q in asked]),
-            "by_module": {m: block(ids) for m, ids in sorted(per_module.items())}}
+            "by_module": {m: block(ids) for m, ids in sorted(per_module.items())},
+            "tags": tags}
 
 
 def _edit_distance(a: str, b: str) -> int:

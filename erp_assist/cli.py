@@ -482,6 +482,63 @@ def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why"
     _review(question_id, "reject", rank, None, note or None, reviewer, tenant)
 
 
+@review_app.command("retag")
+def review_retag(question_id: int,
+                 module: Annotated[Optional[str], typer.Option(help="The right module id")] = None,
+                 urgency: Annotated[Optional[str], typer.Option(help="The right urgency: P1, P2 or P3")] = None,
+                 reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
+    """Correct a question's module and/or urgency; `labels export` turns corrections into training data.
+
+    Example: erp-assist review retag 12 --urgency P1 --reviewer 李工
+    """
+    from assistant.store import NotFoundError, correct_tags, open_store
+    from models.taxonomy import load_taxonomy
+
+    settings = _settings(tenant)
+    try:
+        load_taxonomy(settings.taxonomy_path).check_tags(module, urgency)
+        stored = correct_tags(open_store(settings.database_url), tenant=settings.tenant, question_id=question_id,
+                              reviewer=reviewer, module=module, urgency=urgency)
+    except ValueError as exc:
+        raise _fail(exc, code=2) from exc
+    except NotFoundError as exc:
+        raise _fail(exc) from exc
+    console.print(f"question {question_id}: {stored.previous_module}/{stored.previous_urgency} → "
+                  f"{stored.module or stored.previous_module}/{stored.urgency or stored.previous_urgency} "
+                  f"(by {stored.reviewer})")
+
+
+labels_app = typer.Typer(help="Labelled questions from the group's own history, for the classifier.",
+                         no_args_is_help=True)
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("export")
+def labels_export(
+    out: Annotated[Optional[Path], typer.Option(help="Training file to write (default: "
+                                                     "<classifier data dir>/reviewed_<tenant>.jsonl)")] = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Write the questions whose tags an expert set as a classifier training file; `train-classifier` then
+    learns from them and reports how it does on them with the file held out.
+
+    Example: erp-assist labels export --tenant acme && erp-assist train-classifier
+    """
+    from assistant.store import expert_labelled_questions, open_store
+    from models.classifier import LabelledQuestion, write_labelled
+
+    settings = _settings(tenant)
+    stored = expert_labelled_questions(open_store(settings.database_url), tenant=settings.tenant)
+    items = [LabelledQuestion(q.text, q.module, q.urgency, f"store:{q.id}") for q in stored if q.module != "unknown"]
+    if not items:
+        raise _fail(ValueError(f"tenant {settings.tenant} has no questions with expert-set tags yet "
+                               "(erp-assist review retag, or the tag form on the review page)"), code=1)
+    path = write_labelled(out or settings.classifier_data_dir / f"reviewed_{settings.tenant}.jsonl", items)
+    skipped = len(stored) - len(items)
+    console.print(f"{len(items)} questions written to {path}"
+                  + (f"; {skipped} skipped (module still unknown: set it with --module)" if skipped else ""))
+
+
 report_app = typer.Typer(help="Reports on how the ERP group is served.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 

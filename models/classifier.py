@@ -54,6 +54,7 @@ __all__ = [
     "decide_urgency",
     "get_approach",
     "load_labelled",
+    "write_labelled",
     "tune_p1_threshold",
     "validate_question",
 ]
@@ -94,6 +95,17 @@ def load_labelled(directory: Path, taxonomy: Taxonomy) -> list[LabelledQuestion]
                 raise ValueError(f"{path}:{line_no}: label {record['module']}/{record['urgency']} not in taxonomy")
             items.append(LabelledQuestion(record["text"], record["module"], record["urgency"], f"{path.name}:{line_no}"))
     return items
+
+
+def write_labelled(path: Path, items: list[LabelledQuestion]) -> Path:
+    """Write questions as a training file ``load_labelled`` reads (one ``{"text", "module", "urgency"}`` per line),
+    atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    lines = (json.dumps({"text": i.text, "module": i.module, "urgency": i.urgency}, ensure_ascii=False) for i in items)
+    partial.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    partial.replace(path)
+    return path
 
 
 def validate_question(text: str, max_chars: int) -> str:

@@ -38,6 +38,13 @@ class Taxonomy:
     def module_label(self, module_id: str) -> str:
         return next((m.label for m in self.modules if m.id == module_id), module_id)
 
+    def check_tags(self, module: str | None, urgency: str | None) -> None:
+        """``ValueError`` naming the valid choices if a tag an expert gives is not in this taxonomy."""
+        if module is not None and module not in self.module_ids:
+            raise ValueError(f"unknown module {module!r}; choose one of {', '.join(self.module_ids)}")
+        if urgency is not None and urgency not in self.urgency_ids:
+            raise ValueError(f"unknown urgency {urgency!r}; choose one of {', '.join(self.urgency_ids)}")
+
     def module_terms(self) -> list[tuple[str, str]]:
         """(term, module id) for each module's label and each term of its description (split on 、).
 

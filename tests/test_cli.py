@@ -65,6 +65,35 @@ def test_keys_and_review_commands(settings, tmp_path):
     assert again.exit_code == 1 and "reopen" in again.output
 
 
+def test_retag_then_export_labels_for_training(settings, tmp_path):
+    from assistant.store import open_store, record_question
+    from erp_assist.domain import Classification, SuggestResult, Urgency
+    from models.classifier import load_labelled
+    from models.taxonomy import load_taxonomy
+
+    env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "ERP_ASSIST_CLASSIFIER_DATA_DIR": str(tmp_path / "train")}
+    store = open_store(env["ERP_ASSIST_DATABASE_URL"])
+    tags = Classification("unknown", Urgency.P3, 0.2, 0.6)
+    qid = record_question(store, tenant="default", result=SuggestResult("仓库三号门的扫码枪今天都连不上ERP", tags, [], True))
+    empty = runner.invoke(app, ["labels", "export"], env=env)
+    assert empty.exit_code == 1 and "no questions with expert-set tags" in empty.output
+
+    urgency_only = runner.invoke(app, ["review", "retag", str(qid), "--urgency", "P1", "--reviewer", "李工"], env=env)
+    assert urgency_only.exit_code == 0 and "unknown/P3 → unknown/P1" in urgency_only.output
+    skipped = runner.invoke(app, ["labels", "export"], env=env)  # the module is still unknown: nothing to learn
+    assert skipped.exit_code == 1
+    assert runner.invoke(app, ["review", "retag", str(qid), "--module", "quality"], env=env).exit_code == 2
+    assert runner.invoke(app, ["review", "retag", str(qid + 1), "--module", "system"], env=env).exit_code == 1
+    assert runner.invoke(app, ["review", "retag", str(qid), "--module", "system"], env=env).exit_code == 0
+
+    exported = runner.invoke(app, ["labels", "export"], env=env)
+    assert exported.exit_code == 0, exported.output
+    [item] = load_labelled(tmp_path / "train", load_taxonomy(settings.taxonomy_path))
+    assert (item.text, item.module, item.urgency, item.source) == (
+        "仓库三号门的扫码枪今天都连不上ERP", "system", "P1", "reviewed_default.jsonl:1")
+
+
 def test_report_daily_prints_the_digest(settings, tmp_path):
     env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'report.db'}"}
     result = runner.invoke(app, ["report", "daily", "--date", "2025-03-03"], env=env)

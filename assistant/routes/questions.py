@@ -1,5 +1,5 @@
-"""Questions and their review trail: read one, decide on its drafts, reopen it — within the caller's tenant; another
-tenant's question id is a 404 like a missing one."""
+"""Questions and their review trail: read one, decide on its drafts, reopen it, correct its tags — within the
+caller's tenant; another tenant's question id is a 404 like a missing one."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from assistant.auth import allows
-from assistant.deps import AskerKey, ExpertKey, StoreDep
-from assistant.schemas import QuestionOut, ReopenRequest, ReviewOut, ReviewRequest
-from assistant.store import ConflictError, NotFoundError, get_question, record_review, reopen_question
+from assistant.deps import AskerKey, ExpertKey, StoreDep, TaxonomyDep
+from assistant.schemas import QuestionOut, ReopenRequest, ReviewOut, ReviewRequest, TagsRequest
+from assistant.store import ConflictError, NotFoundError, correct_tags, get_question, record_review, reopen_question
 from erp_assist.domain import Decision
 
 router = APIRouter(prefix="/v1/questions", tags=["review"])
@@ -51,3 +51,19 @@ def reopen(question_id: QuestionId, body: ReopenRequest, store: StoreDep, key: E
     except ConflictError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return ReviewOut(**stored.__dict__)
+
+
+@router.post("/{question_id}/tags", response_model=QuestionOut)
+def retag(question_id: QuestionId, body: TagsRequest, taxonomy: TaxonomyDep, store: StoreDep, key: ExpertKey) -> QuestionOut:
+    """Set the right module and/or urgency: the queue re-sorts, the correction joins the question's trail, and
+    `erp-assist labels export` turns corrected questions into training data for the classifier."""
+    try:
+        taxonomy.check_tags(body.module, body.urgency)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    try:
+        correct_tags(store, tenant=key.tenant, question_id=question_id, reviewer=key.name, module=body.module,
+                     urgency=body.urgency)
+        return QuestionOut.from_stored(get_question(store, tenant=key.tenant, question_id=question_id))
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc

@@ -18,11 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from assistant.auth import allows
+from assistant.deps import get_taxonomy
 from assistant.schemas import SuggestResponse
 from assistant.store import (
     ApiKey,
     ConflictError,
     NotFoundError,
+    correct_tags,
     find_key,
     get_question,
     list_queue,
@@ -33,7 +35,6 @@ from assistant.store import (
 from assistant.tenants import TenantNotReadyError
 from erp_assist.domain import Decision
 from erp_assist.errors import InvalidQuestionError
-from models.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -55,13 +56,8 @@ def _session_key(request: Request) -> ApiKey | None:
     return request.app.state.ui_sessions.get(sid) if sid else None
 
 
-def _taxonomy(request: Request) -> Taxonomy:
-    """The taxonomy the loaded classifier was trained for (read once at start-up, not per page)."""
-    return request.app.state.tenants.models.classifier.taxonomy
-
-
 def _render(request: Request, name: str, key: ApiKey | None, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
-    taxonomy = _taxonomy(request)
+    taxonomy = get_taxonomy(request)
     return templates.TemplateResponse(
         request, name, {"key": key, "module_label": lambda m: taxonomy.module_label(m) if m != "unknown" else "未分类",
                         "modules": taxonomy.modules, "flash": request.query_params.get("flash"), **LABELS, **context},
@@ -160,6 +156,35 @@ def review(
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote(DONE[decision])}", status_code=303)
 
 
+@router.post("/questions/{question_id}/tags")
+def retag(
+    request: Request,
+    question_id: QuestionId,
+    module: Annotated[str, Form(max_length=50)],
+    urgency: Annotated[str, Form(pattern="^P[123]$")],
+) -> Response:
+    key = _require(request)
+    if isinstance(key, Response):
+        return key
+    store = request.app.state.store
+    try:
+        stored = get_question(store, tenant=key.tenant, question_id=question_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    try:
+        get_taxonomy(request).check_tags(module, urgency)
+    except ValueError as exc:
+        return _render(request, "question.html", key, status_code=422, q=stored, error=str(exc))
+    # The form always sends both; only what changed is a correction.
+    changed_module = module if module != stored.module else None
+    changed_urgency = urgency if urgency != stored.urgency else None
+    if changed_module is None and changed_urgency is None:
+        return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类未变')}", status_code=303)
+    correct_tags(store, tenant=key.tenant, question_id=question_id, reviewer=key.name, module=changed_module,
+                 urgency=changed_urgency)
+    return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类已更正')}", status_code=303)
+
+
 @router.get("/sources", response_class=HTMLResponse)
 def source(request: Request, uri: str) -> Response:
     key = _require(request, "asker")
@@ -203,7 +228,7 @@ def stats(request: Request) -> Response:
     key = _require(request)
     if isinstance(key, Response):
         return key
-    taxonomy = _taxonomy(request)
+    taxonomy = get_taxonomy(request)
     data = review_stats(request.app.state.store, tenant=key.tenant)
     rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
-    return _render(request, "stats.html", key, rows=rows)
+    return _render(request, "stats.html", key, rows=rows, tags=data["tags"])

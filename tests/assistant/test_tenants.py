@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, inspect, update
 
 from assistant.app import create_app
 from assistant.store import (
     ConflictError,
+    SCHEMA_VERSION,
     NotFoundError,
     create_key,
     create_tenant,
@@ -329,7 +330,8 @@ def test_a_schema_1_store_is_migrated_to_the_default_tenant(tmp_path):
                      "'2025-03-01 08:05:00')")
     engine = open_store(f"sqlite:///{path}")
     with engine.connect() as conn:
-        assert conn.execute(schema_version.select()).scalar() == 2
+        assert conn.execute(schema_version.select()).scalar() == SCHEMA_VERSION == 3
+        assert inspect(conn).has_table("tag_corrections")
     [old] = list_queue(engine, tenant="default")
     assert old.text == "旧的问题" and old.tenant == "default"
     assert [s.tenant.id for s in list_tenants(engine)] == ["default"]
