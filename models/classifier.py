@@ -686,7 +686,8 @@ class QuestionClassifier:
                 if len(span) >= 2:  # single characters carry little weight and read as noise
                     spans.append((float(weight[start:position].sum()), span))
                 start = None
-        return [span for _, span in sorted(spans, key=lambda s: -s[0])[:n]]
+        ranked = dict.fromkeys(span for _, span in sorted(spans, key=lambda s: -s[0]))  # a repeated stretch once
+        return list(ranked)[:n]
 
     def save(self, path: Path) -> None:
         self._require_trained()

@@ -117,6 +117,8 @@ def test_cues_are_stretches_of_the_question(classifier):
     question = "仓库发不了货，急！所有出库单都卡住了"
     cues = classifier.classify(question).cues
     assert cues and len(cues) <= 5
+    repeated = classifier.classify("急急急 全部发不了货！急急急 全部发不了货！").cues
+    assert repeated and len(repeated) == len(set(repeated))
     for cue in cues:
         assert len(cue) >= 2 and cue in normalize(question) and not set(cue) & set(",!，！ ")
 

@@ -104,6 +104,16 @@ def test_expert_works_through_the_queue_in_the_browser(server, browser):
     assert "<script>alert('x')</script>" in page.inner_text("#question-text")
     assert dialogs == []
 
+    # The expert corrects its tags: it becomes P1 and the trail says who changed what.
+    page.select_option("#tag-module", "inventory")
+    page.select_option("#tag-urgency", "P1")
+    page.click("#retag button[name=retag]")
+    page.wait_for_selector("#flash")
+    assert "分类已更正" in page.inner_text("#flash")
+    assert "更正分类" in page.inner_text("#trail") and "→ P1" in page.inner_text("#trail")
+    assert page.eval_on_selector("#tag-urgency", "e => e.value") == "P1"
+    assert "专家更正" in page.inner_text("#urgency-badge") and "%" in page.inner_text("#module-badge")
+
     page.goto(f"{base}/ui/questions/{accept_q['question_id']}")
     page.screenshot(path=str(ARTIFACTS / "question.png"), full_page=True)
     page.click("#draft-1 button[name=accept]")
@@ -146,6 +156,7 @@ def test_expert_works_through_the_queue_in_the_browser(server, browser):
 
     page.goto(f"{base}/ui/stats")
     assert "采纳率" in page.inner_text("#stats")
+    assert "紧急程度被更正 1 个" in page.inner_text("#tag-corrections")
     assert page.query_selector("#chart rect") is not None
     page.screenshot(path=str(ARTIFACTS / "stats.png"), full_page=True)
     page.close()
