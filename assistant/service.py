@@ -47,7 +47,8 @@ def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
         return QuestionClassifier.load(settings.classifier_path, taxonomy, settings.module_confidence_threshold)
     except ModelNotTrainedError as exc:
         log.warning("%s — training a classifier from %s", exc, settings.classifier_data_dir)
-    classifier = QuestionClassifier(taxonomy, module_threshold=settings.module_confidence_threshold)
+    classifier = QuestionClassifier(taxonomy, module_threshold=settings.module_confidence_threshold,
+                                    p1_recall_target=settings.p1_recall_target)
     classifier.train(load_labelled(settings.classifier_data_dir, taxonomy))
     classifier.save(settings.classifier_path)
     return classifier

@@ -226,6 +226,7 @@ def train_classifier(
                 approaches=approach or settings.classifier_approaches or None,
                 n_folds=folds or settings.classifier_cv_folds,
                 module_threshold=settings.module_confidence_threshold,
+                p1_recall_target=settings.p1_recall_target,
             )
         except ValueError as exc:
             raise _fail(exc, code=2) from exc

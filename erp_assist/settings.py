@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     classifier_report_dir: Path = Field(Path("var/models/report"), description="`train-classifier` report output")
     classifier_approaches: list[str] = Field([], description="Approaches compared by `train-classifier` ([] = all)")
     classifier_cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of `train-classifier`")
+    # The same default as models.classifier.P1_RECALL_TARGET (a test keeps them equal): 0.99 on the training
+    # data's own folds held 0.99 with each writer's file held out; lower buys P1 precision, risks outages.
+    p1_recall_target: float = Field(
+        0.99, gt=0.0, le=1.0,
+        description="P1 recall the classifier's P1 threshold is tuned for (on out-of-fold training predictions)",
+    )
     database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
     shared_data_dir: Path = Field(
         Path(__file__).resolve().parent.parent.parent / "shared" / "data",

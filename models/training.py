@@ -95,6 +95,7 @@ class TrainingReport:
     # does on phrasing it has never seen. Empty when there are fewer than MIN_SOURCE_FILES files.
     by_source: dict[str, dict[str, float]] = field(default_factory=dict)
     by_source_files: dict[str, dict[str, float]] = field(default_factory=dict)
+    p1_recall_target: float = P1_RECALL_TARGET
 
     @property
     def paths(self) -> list[Path]:
@@ -200,6 +201,7 @@ def cross_validate(
     embedding_cache: dict[str, np.ndarray] | None = None,
     on_fold: Callable[[int], None] | None = None,
     latency_sample: int = 40,
+    p1_recall_target: float = P1_RECALL_TARGET,
 ) -> _ApproachResult:
     """Out-of-fold classification of every question by ``approach`` and its metrics per head."""
     started = time.perf_counter()
@@ -212,6 +214,7 @@ def cross_validate(
             approach=approach,
             embedder=embedder,
             embedding_cache=embedding_cache,
+            p1_recall_target=p1_recall_target,
         ).train([items[i] for i in train_idx], seed=seed)
         results = model.classify_many([items[i].text for i in test_idx])
         outputs.extend(_FoldOutput(int(i), r, model.p1_threshold) for i, r in zip(test_idx, results))
@@ -322,6 +325,7 @@ def train_and_report(
     module_threshold: float = 0.35,
     embedder: Any = None,  # noqa: ANN401 - indexer.embedding.Embedder, loaded on first use if None
     latency_sample: int = 40,
+    p1_recall_target: float = P1_RECALL_TARGET,
 ) -> TrainingReport:
     """Cross-validate ``approaches`` (default: all of ``DEFAULT_COMPARISON``) on every ``*.jsonl`` in
     ``data_dir``, train the best on all of it, save it to ``model_path`` and write ``report.json``,
@@ -364,6 +368,7 @@ def train_and_report(
             embedding_cache=cache,
             on_fold=lambda done, stage=stage: progress(stage, done, n_folds),  # type: ignore[misc]
             latency_sample=latency_sample,
+            p1_recall_target=p1_recall_target,
         )
 
     primary = {a: (r.metrics["module"]["macro_f1"] + r.metrics["urgency"]["macro_f1"]) / 2 for a, r in results.items()}
@@ -379,12 +384,14 @@ def train_and_report(
         held_out = cross_validate(
             chosen, taxonomy, items, file_folds, module_threshold=module_threshold, seed=seed, embedder=embedder,
             embedding_cache=cache, on_fold=lambda done: progress(stage, done, len(file_folds)), latency_sample=0,
+            p1_recall_target=p1_recall_target,
         )
         by_source = {head: _headline(held_out.metrics[head]) for head in ("module", "urgency")}
         by_source_files = _per_file_accuracy(items, held_out.errors)
 
     progress("final model", 0, 1)
-    final = QuestionClassifier(taxonomy, module_threshold, approach=chosen, embedder=embedder, embedding_cache=cache)
+    final = QuestionClassifier(taxonomy, module_threshold, approach=chosen, embedder=embedder, embedding_cache=cache,
+                               p1_recall_target=p1_recall_target)
     final.train(items, seed=seed)
     final.save(model_path)
     progress("final model", 1, 1)
@@ -427,6 +434,7 @@ def train_and_report(
         confusion={a: r.confusion for a, r in results.items()},
         by_source=by_source,
         by_source_files=by_source_files,
+        p1_recall_target=p1_recall_target,
     )
     _write_json(report, taxonomy, items, data_dir, module_threshold, time.perf_counter() - started)
     report.report_md.write_text(_markdown(report, taxonomy, results[chosen].errors, module_threshold), encoding="utf-8")
@@ -479,7 +487,7 @@ def _write_json(
         "reason": report.reason,
         "default_approach_in_code": DEFAULT_APPROACH,
         "p1_threshold": report.p1_threshold,
-        "p1_recall_target": P1_RECALL_TARGET,
+        "p1_recall_target": report.p1_recall_target,
         "p1_recall_required": P1_RECALL_REQUIRED,
         "module_threshold": module_threshold,
         "n_questions": report.n_questions,
@@ -552,7 +560,7 @@ def _markdown(report: TrainingReport, taxonomy: Taxonomy, errors: list[dict[str,
         "",
         f"**{report.chosen}** — {report.reason}. Saved to `{report.model_path}` with P1 threshold "
         f"{report.p1_threshold:.3f} (tuned on out-of-fold probabilities of all data for P1 recall ≥ "
-        f"{P1_RECALL_TARGET}; the cross-validated P1 recall above uses thresholds tuned inside each fold).",
+        f"{report.p1_recall_target}; the cross-validated P1 recall above uses thresholds tuned inside each fold).",
         "",
         f"Module confidence threshold {module_threshold}: {chosen['module']['coverage']:.1%} of questions get a module, "
         f"{chosen['module']['selective_accuracy']:.1%} of those correctly; the rest are `unknown`.",

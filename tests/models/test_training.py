@@ -120,10 +120,20 @@ def test_held_out_files_need_three_files(tmp_path):
     write_subset(tmp_path / "data", per_pair=5)
     report = train_and_report(
         TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"], n_folds=3,
-        latency_sample=0,
+        latency_sample=0, p1_recall_target=0.9,
     )
     assert report.by_source == {} and report.by_source_files == {}
     assert "Held-out files: not measured" in report.report_md.read_text(encoding="utf-8")
+    # The P1 recall target is a setting (ERP_ASSIST_P1_RECALL_TARGET) that reaches the saved model and the report.
+    assert QuestionClassifier.load(report.model_path, load_taxonomy(TAXONOMY)).p1_recall_target == 0.9
+    assert json.loads(report.report_json.read_text(encoding="utf-8"))["p1_recall_target"] == 0.9
+
+
+def test_p1_recall_target_setting_defaults_to_the_library_default():
+    from erp_assist.settings import Settings
+    from models.classifier import P1_RECALL_TARGET
+
+    assert Settings().p1_recall_target == P1_RECALL_TARGET
 
 
 def test_saved_model_is_the_chosen_approach_with_its_threshold(cv_run):
