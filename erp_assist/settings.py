@@ -174,15 +174,20 @@ class Settings(BaseSettings):
         return validate_tenant_id(value)
 
     def for_tenant(self, tenant: str) -> Settings:
-        """The same settings for another tenant: its own sources and index under ``tenants_dir``. The default
-        tenant keeps the configured ``data_dir`` and ``index_dir``, so call this on the default tenant's settings."""
+        """The same settings for another tenant: its own sources, index and validation set under ``tenants_dir``.
+        The default tenant keeps the configured ``data_dir`` and ``index_dir``, so call this on the default
+        tenant's settings."""
         if tenant == self.tenant:
             return self
         if self.tenant != DEFAULT_TENANT:
             raise ValueError(f"for_tenant({tenant!r}) called on tenant {self.tenant!r}'s settings; use the default's")
         root = self.tenants_dir / tenant
+        # The default tenant's validation questions point into its own knowledge base; another tenant's dense
+        # weight is chosen on <tenants_dir>/<tenant>/validation.jsonl or not at all.
+        validation = root / "validation.jsonl"
         return self.model_validate({**self.model_dump(), "tenant": tenant, "data_dir": root / "data",
-                                    "index_dir": root / "index", "channel_chat_dir": None})
+                                    "index_dir": root / "index", "channel_chat_dir": None,
+                                    "validation_set": validation if validation.is_file() else None})
 
 
 DEFAULT_TENANT = "default"

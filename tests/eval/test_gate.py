@@ -39,10 +39,14 @@ def test_each_tenant_is_gated_on_its_own_golden_set_or_published_ungated_without
     from eval.runner import DEFAULT_DATASET
     from tests.conftest import DATA
 
-    settings = settings.model_copy(update={"tenants_dir": tmp_path / "tenants"})
+    settings = settings.model_copy(update={"tenants_dir": tmp_path / "tenants", "validation_set": DEFAULT_DATASET})
     assert gate_dataset(settings) == DEFAULT_DATASET
     acme = settings.for_tenant("acme")
     assert gate_dataset(acme) is None  # the demo questions say nothing about acme's knowledge base
+    assert acme.validation_set is None  # nor choose its dense weight
+    (tmp_path / "tenants" / "acme").mkdir(parents=True)
+    (tmp_path / "tenants" / "acme" / "validation.jsonl").write_text("", encoding="utf-8")
+    assert settings.for_tenant("acme").validation_set == tmp_path / "tenants" / "acme" / "validation.jsonl"
     acme = acme.model_copy(update={"data_dir": DATA / "tenants" / "a"})
     first = build_index(acme, embedder=embedder, processor=processor, publish=False)
     result = gated_publish(acme, first.build_id, 0.02)
