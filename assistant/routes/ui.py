@@ -24,6 +24,7 @@ from assistant.store import (
     ApiKey,
     ConflictError,
     NotFoundError,
+    StoredQuestion,
     correct_tags,
     find_key,
     get_question,
@@ -74,6 +75,14 @@ def _require(request: Request, role: str = "expert") -> ApiKey | Response:
     return key
 
 
+def _own_question(request: Request, key: ApiKey, question_id: int) -> StoredQuestion:
+    """The question if it is in the key's tenant; 404 otherwise (another tenant's id looks missing)."""
+    try:
+        return get_question(request.app.state.store, tenant=key.tenant, question_id=question_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+
+
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
@@ -122,11 +131,7 @@ def question(request: Request, question_id: QuestionId) -> Response:
     key = _require(request)
     if isinstance(key, Response):
         return key
-    try:
-        stored = get_question(request.app.state.store, tenant=key.tenant, question_id=question_id)
-    except NotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
-    return _render(request, "question.html", key, q=stored)
+    return _render(request, "question.html", key, q=_own_question(request, key, question_id))
 
 
 @router.post("/questions/{question_id}/review")
@@ -142,10 +147,7 @@ def review(
     if isinstance(key, Response):
         return key
     store = request.app.state.store
-    try:
-        get_question(store, tenant=key.tenant, question_id=question_id)
-    except NotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    _own_question(request, key, question_id)
     try:
         record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(decision),
                       reviewer=key.name, suggestion_rank=suggestion_rank,
@@ -166,11 +168,7 @@ def retag(
     key = _require(request)
     if isinstance(key, Response):
         return key
-    store = request.app.state.store
-    try:
-        stored = get_question(store, tenant=key.tenant, question_id=question_id)
-    except NotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    stored = _own_question(request, key, question_id)
     try:
         get_taxonomy(request).check_tags(module, urgency)
     except ValueError as exc:
@@ -180,8 +178,8 @@ def retag(
     changed_urgency = urgency if urgency != stored.urgency else None
     if changed_module is None and changed_urgency is None:
         return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类未变')}", status_code=303)
-    correct_tags(store, tenant=key.tenant, question_id=question_id, reviewer=key.name, module=changed_module,
-                 urgency=changed_urgency)
+    correct_tags(request.app.state.store, tenant=key.tenant, question_id=question_id, reviewer=key.name,
+                 module=changed_module, urgency=changed_urgency)
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类已更正')}", status_code=303)
 
 
