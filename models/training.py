@@ -26,6 +26,7 @@ from erp_assist.domain import Classification
 from models.classifier import (
     APPROACHES,
     DEFAULT_APPROACH,
+    MIN_PER_LABEL,
     P1_RECALL_TARGET,
     EmbeddingFeatures,
     LabelledQuestion,
@@ -95,6 +96,7 @@ class TrainingReport:
     # does on phrasing it has never seen. Empty when there are fewer than MIN_SOURCE_FILES files.
     by_source: dict[str, dict[str, float]] = field(default_factory=dict)
     by_source_files: dict[str, dict[str, float]] = field(default_factory=dict)
+    by_source_skipped: list[str] = field(default_factory=list)  # files that alone hold some label
     p1_recall_target: float = P1_RECALL_TARGET
 
     @property
@@ -378,7 +380,11 @@ def train_and_report(
     by_source: dict[str, dict[str, float]] = {}
     by_source_files: dict[str, dict[str, float]] = {}
     file_folds = source_folds(items)
-    if len(file_folds) >= MIN_SOURCE_FILES:
+    # A file that is the only source of some label cannot be held out: the rest could not train that label.
+    by_source_skipped = [items[test[0]].source.partition(":")[0] for train, test in file_folds
+                         if not _trainable([items[i] for i in train], taxonomy)]
+    file_folds = [(train, test) for train, test in file_folds if _trainable([items[i] for i in train], taxonomy)]
+    if len(file_folds) + len(by_source_skipped) >= MIN_SOURCE_FILES and file_folds:
         stage = f"held-out files {chosen}"
         progress(stage, 0, len(file_folds))
         held_out = cross_validate(
@@ -387,7 +393,7 @@ def train_and_report(
             p1_recall_target=p1_recall_target,
         )
         by_source = {head: _headline(held_out.metrics[head]) for head in ("module", "urgency")}
-        by_source_files = _per_file_accuracy(items, held_out.errors)
+        by_source_files = _per_file_accuracy([items[i] for _, test in file_folds for i in test], held_out.errors)
 
     progress("final model", 0, 1)
     final = QuestionClassifier(taxonomy, module_threshold, approach=chosen, embedder=embedder, embedding_cache=cache,
@@ -434,12 +440,22 @@ def train_and_report(
         confusion={a: r.confusion for a, r in results.items()},
         by_source=by_source,
         by_source_files=by_source_files,
+        by_source_skipped=by_source_skipped if by_source else [],
         p1_recall_target=p1_recall_target,
     )
     _write_json(report, taxonomy, items, data_dir, module_threshold, time.perf_counter() - started)
     report.report_md.write_text(_markdown(report, taxonomy, results[chosen].errors, module_threshold), encoding="utf-8")
     progress("report", 1, 1)
     return report
+
+
+def _trainable(items: list[LabelledQuestion], taxonomy: Taxonomy) -> bool:
+    """Whether these questions have enough of every module and urgency level for ``train()``."""
+    modules = Counter(i.module for i in items)
+    urgency = Counter(i.urgency for i in items)
+    return all(modules[m] >= MIN_PER_LABEL for m in taxonomy.module_ids) and all(
+        urgency[u] >= MIN_PER_LABEL for u in taxonomy.urgency_ids
+    )
 
 
 def _headline(metrics: dict[str, float]) -> dict[str, float]:
@@ -512,7 +528,8 @@ def _write_json(
             }
             for a in report.metrics
         },
-        "held_out_files": {"approach": report.chosen, "metrics": report.by_source, "per_file": report.by_source_files},
+        "held_out_files": {"approach": report.chosen, "metrics": report.by_source, "per_file": report.by_source_files,
+                           "not_held_out": report.by_source_skipped},
         "files": {
             "model": str(report.model_path),
             "report_md": str(report.report_md),
@@ -636,6 +653,9 @@ def _held_out_files_section(report: TrainingReport) -> list[str]:
         f"| {name} | {f['questions']:.0f} | {f['module_accuracy']:.3f} | {f['urgency_accuracy']:.3f} |"
         for name, f in report.by_source_files.items()
     ]
+    if report.by_source_skipped:
+        lines += ["", "Not held out (the only source of some module or urgency level): "
+                  + ", ".join(report.by_source_skipped) + "."]
     return [*lines, ""]
 
 
