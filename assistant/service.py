@@ -64,6 +64,7 @@ class Ranking:
     hits: list[Hit]
     best: float
     build_id: str
+    abstain_threshold: float  # the bar ``best`` is held to for this build
 
 
 @dataclass(frozen=True)
@@ -186,20 +187,21 @@ class Assistant:
         # Abstain on the evidence itself, before the module bonus can lift a weak match over the bar.
         best = hits[0].score if hits else 0.0
         hits = _boost(hits, classification.module, config.module_boost)
-        return Ranking(question, classification, hits, best, serving.index.build_id)
+        return Ranking(question, classification, hits, best, serving.index.build_id, config.abstain_threshold)
 
     def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
         """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
         ranking = self.rank(question)
-        abstained = ranking.best < self.settings.abstain_threshold
-        suggestions = [] if abstained else self._draft(ranking.question, ranking.hits, top_k or self.settings.top_k)
+        abstained = ranking.best < ranking.abstain_threshold
+        suggestions = [] if abstained else self._draft(ranking.question, ranking.hits, top_k or self.settings.top_k,
+                                                       ranking.abstain_threshold)
         return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
                              build_id=ranking.build_id)
 
-    def _draft(self, question: str, hits: list[Hit], top_k: int) -> list[Suggestion]:
+    def _draft(self, question: str, hits: list[Hit], top_k: int, abstain_threshold: float) -> list[Suggestion]:
         chosen: list[Hit] = []
         for hit in hits:
-            if hit.score < self.settings.abstain_threshold:
+            if hit.score < abstain_threshold:
                 break
             if any(hit.chunk.uri == c.chunk.uri or _similar(hit.chunk.text, c.chunk.text) for c in chosen):
                 continue

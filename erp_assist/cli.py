@@ -26,7 +26,7 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重",
+_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重与拒答阈值",
            "milvus": "写入 Milvus（含向量化）", "write": "写入索引", "publish": "发布"}
 
 
@@ -124,6 +124,8 @@ def index(
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
     if "fusion" in manifest:
         console.print(f"融合权重: {manifest['fusion']['reason']}")
+        if "abstain_reason" in manifest["fusion"]:
+            console.print(f"拒答阈值: {manifest['fusion']['abstain_reason']}")
     if gate:
         from eval.gate import gated_publish
 

@@ -105,7 +105,15 @@ class Settings(BaseSettings):
     dense_min_gain: float = Field(0.005, ge=0.0, description="MRR@10 gain dense must bring to get any weight")
     dense_weight_grid: list[float] = Field([0.0, 0.1, 0.2, 0.3, 0.5], description="Dense weights tried at build time")
     module_boost: float = Field(0.05, ge=0.0, description="Score bonus for chunks of the predicted module")
-    abstain_threshold: float = Field(0.12, ge=0.0, description="Best fused score below this means no answer")
+    abstain_threshold: float | None = Field(
+        None, ge=0.0,
+        description="Best fused score below this means no answer; unset = the bar the build chose on validation_set "
+                    "(when it has unanswerable questions), else indexer.retrieval.FALLBACK_ABSTAIN_THRESHOLD",
+    )
+    abstain_min_answered: float = Field(
+        0.95, gt=0.0, le=1.0,
+        description="A build's abstention bar still answers this share of the answerable validation questions",
+    )
 
     # Questions
     max_question_chars: int = Field(4000, ge=1)
