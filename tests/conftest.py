@@ -26,9 +26,6 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
         "classifier_path": tmp / "models" / "classifier.joblib",
         "database_url": f"sqlite:///{tmp / 'erp.db'}",
         "cache_dir": tmp / "cache",
-        # The tiny KB's bar: 30 chunks score lower than a real knowledge base (the fallback was chosen on the demo
-        # KB; a production build chooses its own on a validation set, tested in tests/eval/test_tuning.py).
-        "abstain_threshold": 0.12,
     }
     values.update(overrides)
     return Settings(**values)
