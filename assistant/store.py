@@ -329,7 +329,8 @@ def _add_tag_corrections(conn: Connection) -> None:
     tag_corrections.create(conn, checkfirst=True)
 
 
-_MIGRATIONS = {2: _add_tenants, 3: _add_tag_corrections}  # schema version → the step that brings the version before it there
+# schema version → the step that brings the version before it there
+_MIGRATIONS = {2: _add_tenants, 3: _add_tag_corrections}
 
 
 # Tenants ---------------------------------------------------------------------------------------------

@@ -54,7 +54,8 @@ def reopen(question_id: QuestionId, body: ReopenRequest, store: StoreDep, key: E
 
 
 @router.post("/{question_id}/tags", response_model=QuestionOut)
-def retag(question_id: QuestionId, body: TagsRequest, taxonomy: TaxonomyDep, store: StoreDep, key: ExpertKey) -> QuestionOut:
+def retag(question_id: QuestionId, body: TagsRequest, taxonomy: TaxonomyDep, store: StoreDep,
+          key: ExpertKey) -> QuestionOut:
     """Set the right module and/or urgency: the queue re-sorts, the correction joins the question's trail, and
     `erp-assist labels export` turns corrected questions into training data for the classifier."""
     try:

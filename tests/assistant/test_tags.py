@@ -5,7 +5,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.app import create_app
-from assistant.service import Assistant
 from assistant.store import (
     NotFoundError,
     correct_tags,
