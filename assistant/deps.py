@@ -18,8 +18,8 @@ from assistant.tenants import TenantPool
 from models.taxonomy import Taxonomy
 
 __all__ = [
-    "AssistantDep", "StoreDep", "TenantsDep", "TaxonomyDep", "AskerKey", "ExpertKey", "AdminKey", "get_assistant",
-    "get_taxonomy", "require",
+    "AssistantDep", "StoreDep", "TenantsDep", "TaxonomyDep", "AskerKey", "ExpertKey", "AdminKey",
+    "get_assistant", "get_taxonomy", "require",
 ]
 
 

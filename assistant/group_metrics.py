@@ -416,7 +416,8 @@ class GroupMetricsCollector(Collector):
                                             labels=["tenant", "module"]),
             "points": GaugeMetricFamily("erp_assist_group_expert_points", "Expert points", labels=["tenant", "expert"]),
             "retagged": GaugeMetricFamily("erp_assist_classifier_tag_changed_ratio",
-                                          "Share of expert-checked questions whose tag an expert changed (all time)",
+                                          "Share of expert-checked questions whose tag an expert changed "
+                                          "(all time)",
                                           labels=["tenant", "head"]),
         }
 

@@ -193,12 +193,14 @@ class Assistant:
         """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
         ranking = self.rank(question)
         abstained = ranking.best < ranking.abstain_threshold
-        suggestions = [] if abstained else self._draft(ranking.question, ranking.hits, top_k or self.settings.top_k,
+        suggestions = [] if abstained else self._draft(ranking.question, ranking.hits,
+                                                       top_k or self.settings.top_k,
                                                        ranking.abstain_threshold)
         return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
                              build_id=ranking.build_id)
 
-    def _draft(self, question: str, hits: list[Hit], top_k: int, abstain_threshold: float) -> list[Suggestion]:
+    def _draft(self, question: str, hits: list[Hit], top_k: int,
+               abstain_threshold: float) -> list[Suggestion]:
         chosen: list[Hit] = []
         for hit in hits:
             if hit.score < abstain_threshold:

@@ -454,8 +454,8 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
 
 
 def _tag_correction(row) -> TagCorrection:  # noqa: ANN001
-    return TagCorrection(row.id, row.module, row.urgency, row.previous_module, row.previous_urgency, row.reviewer,
-                         _aware(row.created_at))
+    return TagCorrection(row.id, row.module, row.urgency, row.previous_module, row.previous_urgency,
+                         row.reviewer, _aware(row.created_at))
 
 
 def _question_row(conn: Connection, tenant: str, question_id: int):  # noqa: ANN202
@@ -544,8 +544,8 @@ def reopen_question(engine: Engine, *, tenant: str, question_id: int, reviewer: 
 def correct_tags(engine: Engine, *, tenant: str, question_id: int, reviewer: str, module: str | None = None,
                  urgency: str | None = None) -> TagCorrection:
     """An expert sets the module and/or urgency of a question, open or answered: the question takes them (the
-    queue re-sorts) and the correction is appended to its trail with the tags it replaced. Validating the labels
-    against the taxonomy is the caller's job; the store does not know it."""
+    queue re-sorts) and the correction is appended to its trail with the tags it replaced. Validating the
+    labels against the taxonomy is the caller's job; the store does not know it."""
     if module is None and urgency is None:
         raise ValueError("give a module, an urgency or both")
     with engine.begin() as conn:
@@ -609,7 +609,8 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
                              .where(own, reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
         drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(
             select(suggestions).join(questions, questions.c.id == suggestions.c.question_id).where(own)).all()}
-        retags = conn.execute(select(tag_corrections).join(questions, questions.c.id == tag_corrections.c.question_id)
+        retags = conn.execute(select(tag_corrections)
+                              .join(questions, questions.c.id == tag_corrections.c.question_id)
                               .where(own)).all()
     first: dict[int, Any] = {}
     for review in trail:

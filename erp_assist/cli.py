@@ -26,7 +26,8 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化", "tune": "选择融合权重与拒答阈值",
+_STAGES = {"load": "读取知识源", "tokenize": "分词 (BM25)", "embed": "向量化",
+           "tune": "选择融合权重与拒答阈值",
            "milvus": "写入 Milvus（含向量化）", "write": "写入索引", "publish": "发布"}
 
 
@@ -245,8 +246,8 @@ def train_classifier(
     if report.by_source:
         module, urgency = report.by_source["module"], report.by_source["urgency"]
         console.print(
-            f"each training file held out ({len(report.by_source_files)} files, new phrasing): module macro-F1 "
-            f"{module['macro_f1']:.3f}, urgency macro-F1 {urgency['macro_f1']:.3f}, P1 recall "
+            f"each training file held out ({len(report.by_source_files)} files, new phrasing): module "
+            f"macro-F1 {module['macro_f1']:.3f}, urgency macro-F1 {urgency['macro_f1']:.3f}, P1 recall "
             f"{urgency['p1_recall']:.3f} / precision {urgency['p1_precision']:.3f}"
         )
     console.print(f"P1 threshold {report.p1_threshold:.3f} · saved {report.model_path} ({report.n_questions} questions)")
@@ -488,7 +489,8 @@ def review_reject(question_id: int, note: Annotated[str, typer.Option(help="Why"
 @review_app.command("retag")
 def review_retag(question_id: int,
                  module: Annotated[Optional[str], typer.Option(help="The right module id")] = None,
-                 urgency: Annotated[Optional[str], typer.Option(help="The right urgency: P1, P2 or P3")] = None,
+                 urgency: Annotated[Optional[str],
+                                    typer.Option(help="The right urgency: P1, P2 or P3")] = None,
                  reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
     """Correct a question's module and/or urgency; `labels export` turns corrections into training data.
 
@@ -500,8 +502,8 @@ def review_retag(question_id: int,
     settings = _settings(tenant)
     try:
         load_taxonomy(settings.taxonomy_path).check_tags(module, urgency)
-        stored = correct_tags(open_store(settings.database_url), tenant=settings.tenant, question_id=question_id,
-                              reviewer=reviewer, module=module, urgency=urgency)
+        stored = correct_tags(open_store(settings.database_url), tenant=settings.tenant,
+                              question_id=question_id, reviewer=reviewer, module=module, urgency=urgency)
     except ValueError as exc:
         raise _fail(exc, code=2) from exc
     except NotFoundError as exc:
@@ -518,8 +520,8 @@ app.add_typer(labels_app, name="labels")
 
 @labels_app.command("export")
 def labels_export(
-    out: Annotated[Optional[Path], typer.Option(help="Training file to write (default: "
-                                                     "<classifier data dir>/reviewed_<tenant>.jsonl)")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Training file to write (default: <classifier data dir>/reviewed_<tenant>.jsonl)")] = None,
     tenant: TenantOption = None,
 ) -> None:
     """Write the questions whose tags an expert set as a classifier training file; `train-classifier` then
@@ -532,7 +534,8 @@ def labels_export(
 
     settings = _settings(tenant)
     stored = expert_labelled_questions(open_store(settings.database_url), tenant=settings.tenant)
-    items = [LabelledQuestion(q.text, q.module, q.urgency, f"store:{q.id}") for q in stored if q.module != "unknown"]
+    items = [LabelledQuestion(q.text, q.module, q.urgency, f"store:{q.id}") for q in stored
+             if q.module != "unknown"]
     if not items:
         raise _fail(ValueError(f"tenant {settings.tenant} has no questions with expert-set tags yet "
                                "(erp-assist review retag, or the tag form on the review page)"), code=1)

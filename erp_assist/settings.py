@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     # data's own folds held 0.99 with each writer's file held out; lower buys P1 precision, risks outages.
     p1_recall_target: float = Field(
         0.99, gt=0.0, le=1.0,
-        description="P1 recall the classifier's P1 threshold is tuned for (on out-of-fold training predictions)",
+        description="P1 recall the classifier's P1 threshold is tuned for "
+                    "(on out-of-fold training predictions)",
     )
     database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
     shared_data_dir: Path = Field(
@@ -107,12 +108,14 @@ class Settings(BaseSettings):
     module_boost: float = Field(0.05, ge=0.0, description="Score bonus for chunks of the predicted module")
     abstain_threshold: float | None = Field(
         None, ge=0.0,
-        description="Best fused score below this means no answer; unset = the bar the build chose on validation_set "
-                    "(when it has unanswerable questions), else indexer.retrieval.FALLBACK_ABSTAIN_THRESHOLD",
+        description="Best fused score below this means no answer; unset = the bar the build chose on "
+                    "validation_set (when it has unanswerable questions), else "
+                    "indexer.retrieval.FALLBACK_ABSTAIN_THRESHOLD",
     )
     abstain_min_answered: float = Field(
         0.95, gt=0.0, le=1.0,
-        description="A build's abstention bar still answers this share of the answerable validation questions",
+        description="A build's abstention bar still answers this share of the answerable "
+                    "validation questions",
     )
 
     # Questions
@@ -182,9 +185,9 @@ class Settings(BaseSettings):
         return validate_tenant_id(value)
 
     def for_tenant(self, tenant: str) -> Settings:
-        """The same settings for another tenant: its own sources, index and validation set under ``tenants_dir``.
-        The default tenant keeps the configured ``data_dir`` and ``index_dir``, so call this on the default
-        tenant's settings."""
+        """The same settings for another tenant: its own sources, index and validation set under
+        ``tenants_dir``. The default tenant keeps the configured ``data_dir`` and ``index_dir``, so call this on
+        the default tenant's settings."""
         if tenant == self.tenant:
             return self
         if self.tenant != DEFAULT_TENANT:

@@ -136,7 +136,8 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
     )
 
 
-_PREDICTED: dict[str, Callable[[Classification], str]] = {"module": lambda c: c.module, "urgency": lambda c: c.urgency.value}
+_PREDICTED: dict[str, Callable[[Classification], str]] = {"module": lambda c: c.module,
+                                                          "urgency": lambda c: c.urgency.value}
 
 
 def _second_annotator_agreement(
@@ -153,7 +154,8 @@ def _second_annotator_agreement(
         gold = [getattr(q, head) for q in labelled]
         theirs = [second[q.id][head] for q in labelled]
         ours = [_PREDICTED[head](results[q.id].classification) for q in labelled]
-        out[f"{head}_macro_f1_annotator2_vs_gold"] = classification_metrics(gold, theirs, head)[f"{head}_macro_f1"]
+        out[f"{head}_macro_f1_annotator2_vs_gold"] = classification_metrics(
+            gold, theirs, head)[f"{head}_macro_f1"]
         out[f"{head}_macro_f1_vs_annotator2"] = classification_metrics(theirs, ours, head)[f"{head}_macro_f1"]
     return out
 

@@ -58,7 +58,8 @@ def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedde
                      "validation_set": str(dataset), "reason": reason}
     config = replace(base, dense_weight=chosen)
     best = [(q.answerable, _best_score(retriever, q.question, settings, config)) for q in everything]
-    return {**chosen_fusion, **choose_abstain_threshold([b for a, b in best if a], [b for a, b in best if not a],
+    return {**chosen_fusion, **choose_abstain_threshold([b for a, b in best if a],
+                                                        [b for a, b in best if not a],
                                                         settings.abstain_min_answered)}
 
 
@@ -85,8 +86,10 @@ def choose_abstain_threshold(answerable: list[float], unanswerable: list[float],
         "abstain_threshold": round(bar, 4),
         "abstain_answered": round(answered(bar), 4),
         "abstain_recall": round(abstained, 4),
-        "abstain_reason": f"best score < {bar:.4f} abstains: answers {answered(bar):.1%} of {len(answerable)} answerable "
-                          f"and abstains on {abstained:.1%} of {len(unanswerable)} unanswerable validation questions "
+        "abstain_reason": f"best score < {bar:.4f} abstains: "
+                          f"answers {answered(bar):.1%} of {len(answerable)} answerable "
+                          f"and abstains on {abstained:.1%} "
+                          f"of {len(unanswerable)} unanswerable validation questions "
                           f"(bar: the highest that answers ≥ {min_answered:.0%})",
     }
 

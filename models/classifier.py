@@ -98,11 +98,12 @@ def load_labelled(directory: Path, taxonomy: Taxonomy) -> list[LabelledQuestion]
 
 
 def write_labelled(path: Path, items: list[LabelledQuestion]) -> Path:
-    """Write questions as a training file ``load_labelled`` reads (one ``{"text", "module", "urgency"}`` per line),
-    atomically: a reader never sees half a file."""
+    """Write questions as a training file ``load_labelled`` reads (one ``{"text", "module", "urgency"}``
+    per line), atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    lines = (json.dumps({"text": i.text, "module": i.module, "urgency": i.urgency}, ensure_ascii=False) for i in items)
+    lines = (json.dumps({"text": i.text, "module": i.module, "urgency": i.urgency}, ensure_ascii=False)
+             for i in items)
     partial.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     partial.replace(path)
     return path
@@ -487,7 +488,8 @@ APPROACHES: dict[str, Approach] = {
 }
 # Chosen by 5-fold cross-validation (models/MODEL_CARD.md): best mean of module and urgency macro-F1 with P1
 # recall >= 0.95. On the 3,582 questions the temperature-scaled urgency head beat the Platt-scaled one at fold
-# seeds 0-4 (urgency macro-F1 +0.002, P1 precision +0.009; on 2,092 it had been the other way round by as little).
+# seeds 0-4 (urgency macro-F1 +0.002, P1 precision +0.009; on 2,092 it had been the other way round
+# by as little).
 DEFAULT_APPROACH = "char+words-svm"
 
 
@@ -686,7 +688,8 @@ class QuestionClassifier:
                 if len(span) >= 2:  # single characters carry little weight and read as noise
                     spans.append((float(weight[start:position].sum()), span))
                 start = None
-        ranked = dict.fromkeys(span for _, span in sorted(spans, key=lambda s: -s[0]))  # a repeated stretch once
+        # a repeated stretch once
+        ranked = dict.fromkeys(span for _, span in sorted(spans, key=lambda s: -s[0]))
         return list(ranked)[:n]
 
     def save(self, path: Path) -> None:

@@ -188,7 +188,8 @@ def source_folds(items: list[LabelledQuestion]) -> list[tuple[np.ndarray, np.nda
     folds (sharing each writer's habits between train and test) overstate."""
     files = [i.source.partition(":")[0] for i in items]
     index = np.arange(len(items))
-    return [(index[[f != name for f in files]], index[[f == name for f in files]]) for name in sorted(set(files))]
+    return [(index[[f != name for f in files]], index[[f == name for f in files]])
+            for name in sorted(set(files))]
 
 
 def cross_validate(
@@ -383,20 +384,24 @@ def train_and_report(
     # A file that is the only source of some label cannot be held out: the rest could not train that label.
     by_source_skipped = [items[test[0]].source.partition(":")[0] for train, test in file_folds
                          if not _trainable([items[i] for i in train], taxonomy)]
-    file_folds = [(train, test) for train, test in file_folds if _trainable([items[i] for i in train], taxonomy)]
+    file_folds = [(train, test) for train, test in file_folds
+                  if _trainable([items[i] for i in train], taxonomy)]
     if len(file_folds) + len(by_source_skipped) >= MIN_SOURCE_FILES and file_folds:
         stage = f"held-out files {chosen}"
         progress(stage, 0, len(file_folds))
         held_out = cross_validate(
-            chosen, taxonomy, items, file_folds, module_threshold=module_threshold, seed=seed, embedder=embedder,
-            embedding_cache=cache, on_fold=lambda done: progress(stage, done, len(file_folds)), latency_sample=0,
+            chosen, taxonomy, items, file_folds, module_threshold=module_threshold, seed=seed,
+            embedder=embedder, embedding_cache=cache,
+            on_fold=lambda done: progress(stage, done, len(file_folds)), latency_sample=0,
             p1_recall_target=p1_recall_target,
         )
         by_source = {head: _headline(held_out.metrics[head]) for head in ("module", "urgency")}
-        by_source_files = _per_file_accuracy([items[i] for _, test in file_folds for i in test], held_out.errors)
+        by_source_files = _per_file_accuracy([items[i] for _, test in file_folds for i in test],
+                                             held_out.errors)
 
     progress("final model", 0, 1)
-    final = QuestionClassifier(taxonomy, module_threshold, approach=chosen, embedder=embedder, embedding_cache=cache,
+    final = QuestionClassifier(taxonomy, module_threshold, approach=chosen, embedder=embedder,
+                               embedding_cache=cache,
                                p1_recall_target=p1_recall_target)
     final.train(items, seed=seed)
     final.save(model_path)
@@ -463,7 +468,8 @@ def _headline(metrics: dict[str, float]) -> dict[str, float]:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def _per_file_accuracy(items: list[LabelledQuestion], errors: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def _per_file_accuracy(items: list[LabelledQuestion],
+                       errors: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Questions, module accuracy and urgency accuracy of each held-out file."""
     files = Counter(i.source.partition(":")[0] for i in items)
     wrong = Counter((e["source"].partition(":")[0], e["head"]) for e in errors)
@@ -528,7 +534,8 @@ def _write_json(
             }
             for a in report.metrics
         },
-        "held_out_files": {"approach": report.chosen, "metrics": report.by_source, "per_file": report.by_source_files,
+        "held_out_files": {"approach": report.chosen, "metrics": report.by_source,
+                           "per_file": report.by_source_files,
                            "not_held_out": report.by_source_skipped},
         "files": {
             "model": str(report.model_path),
@@ -577,7 +584,8 @@ def _markdown(report: TrainingReport, taxonomy: Taxonomy, errors: list[dict[str,
         "",
         f"**{report.chosen}** — {report.reason}. Saved to `{report.model_path}` with P1 threshold "
         f"{report.p1_threshold:.3f} (tuned on out-of-fold probabilities of all data for P1 recall ≥ "
-        f"{report.p1_recall_target}; the cross-validated P1 recall above uses thresholds tuned inside each fold).",
+        f"{report.p1_recall_target}; the cross-validated P1 recall above uses thresholds tuned "
+        "inside each fold).",
         "",
         f"Module confidence threshold {module_threshold}: {chosen['module']['coverage']:.1%} of questions get a module, "
         f"{chosen['module']['selective_accuracy']:.1%} of those correctly; the rest are `unknown`.",
@@ -634,7 +642,8 @@ def _held_out_files_section(report: TrainingReport) -> list[str]:
     lines = [
         f"### {report.chosen} with each training file held out",
         "",
-        "Each file was written in one batch by one writer; holding it out measures phrasing the model has not "
+        "Each file was written in one batch by one writer; holding it out measures phrasing the model "
+        "has not "
         "seen, which random folds overstate. Compare with the row above.",
         "",
         "| evaluation | module macro-F1 | urgency macro-F1 | P1 recall | P1 precision |",
@@ -646,9 +655,11 @@ def _held_out_files_section(report: TrainingReport) -> list[str]:
         ("each file held out", module, urgency),
     ):
         lines.append(
-            f"| {label} | {m['macro_f1']:.3f} | {u['macro_f1']:.3f} | {u['p1_recall']:.3f} | {u['p1_precision']:.3f} |"
+            f"| {label} | {m['macro_f1']:.3f} | {u['macro_f1']:.3f} | {u['p1_recall']:.3f} | "
+            f"{u['p1_precision']:.3f} |"
         )
-    lines += ["", "| held-out file | questions | module accuracy | urgency accuracy |", "|---|---:|---:|---:|"]
+    lines += ["", "| held-out file | questions | module accuracy | urgency accuracy |",
+              "|---|---:|---:|---:|"]
     lines += [
         f"| {name} | {f['questions']:.0f} | {f['module_accuracy']:.3f} | {f['urgency_accuracy']:.3f} |"
         for name, f in report.by_source_files.items()

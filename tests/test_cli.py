@@ -75,13 +75,16 @@ def test_retag_then_export_labels_for_training(settings, tmp_path):
            "ERP_ASSIST_CLASSIFIER_DATA_DIR": str(tmp_path / "train")}
     store = open_store(env["ERP_ASSIST_DATABASE_URL"])
     tags = Classification("unknown", Urgency.P3, 0.2, 0.6)
-    qid = record_question(store, tenant="default", result=SuggestResult("仓库三号门的扫码枪今天都连不上ERP", tags, [], True))
+    qid = record_question(store, tenant="default",
+                          result=SuggestResult("仓库三号门的扫码枪今天都连不上ERP", tags, [], True))
     empty = runner.invoke(app, ["labels", "export"], env=env)
     assert empty.exit_code == 1 and "no questions with expert-set tags" in empty.output
 
-    urgency_only = runner.invoke(app, ["review", "retag", str(qid), "--urgency", "P1", "--reviewer", "李工"], env=env)
+    urgency_only = runner.invoke(app, ["review", "retag", str(qid), "--urgency", "P1", "--reviewer", "李工"],
+                                 env=env)
     assert urgency_only.exit_code == 0 and "unknown/P3 → unknown/P1" in urgency_only.output
-    skipped = runner.invoke(app, ["labels", "export"], env=env)  # the module is still unknown: nothing to learn
+    # the module is still unknown: nothing to learn
+    skipped = runner.invoke(app, ["labels", "export"], env=env)
     assert skipped.exit_code == 1
     assert runner.invoke(app, ["review", "retag", str(qid), "--module", "quality"], env=env).exit_code == 2
     assert runner.invoke(app, ["review", "retag", str(qid + 1), "--module", "system"], env=env).exit_code == 1

@@ -10,7 +10,14 @@ from fastapi import APIRouter, HTTPException, Path
 from assistant.auth import allows
 from assistant.deps import AskerKey, ExpertKey, StoreDep, TaxonomyDep
 from assistant.schemas import QuestionOut, ReopenRequest, ReviewOut, ReviewRequest, TagsRequest
-from assistant.store import ConflictError, NotFoundError, correct_tags, get_question, record_review, reopen_question
+from assistant.store import (
+    ConflictError,
+    NotFoundError,
+    correct_tags,
+    get_question,
+    record_review,
+    reopen_question,
+)
 from erp_assist.domain import Decision
 
 router = APIRouter(prefix="/v1/questions", tags=["review"])

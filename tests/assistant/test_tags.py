@@ -82,7 +82,8 @@ def test_another_tenants_question_cannot_be_retagged(served):
     with pytest.raises(NotFoundError):
         correct_tags(store, tenant="other", question_id=qid, reviewer="x", urgency="P1")
     _, plain = create_key(store, name="外人", role="expert", tenant="other")
-    assert client.post(f"/v1/questions/{qid}/tags", json={"urgency": "P1"}, headers={"X-API-Key": plain}).status_code == 404
+    assert client.post(f"/v1/questions/{qid}/tags", json={"urgency": "P1"},
+                       headers={"X-API-Key": plain}).status_code == 404
 
 
 def test_stats_count_corrections_and_export_gives_training_data(served, tmp_path):
@@ -94,13 +95,15 @@ def test_stats_count_corrections_and_export_gives_training_data(served, tmp_path
     assert _retag(client, keys, second["question_id"], urgency="P3").status_code == 200  # changed back later
     tags = client.get("/v1/stats", headers={"X-API-Key": keys["expert"]}).json()["tags"]
     assert tags == review_stats(store, tenant="default")["tags"]
-    gauge = f'erp_assist_classifier_tag_changed_ratio{{head="urgency",tenant="default"}} {tags["urgency_changed_rate"]}'
+    gauge = (f'erp_assist_classifier_tag_changed_ratio{{head="urgency",tenant="default"}} '
+             f'{tags["urgency_changed_rate"]}')
     assert gauge in client.get("/metrics").text
     assert tags["checked"] >= 2 and tags["urgency_changed"] >= 2
     assert 0 < tags["urgency_changed_rate"] <= 1
 
     labelled = {q.id: q for q in expert_labelled_questions(store, tenant="default")}
-    assert (labelled[first["question_id"]].module, labelled[first["question_id"]].urgency) == ("purchasing", "P1")
+    assert (labelled[first["question_id"]].module,
+            labelled[first["question_id"]].urgency) == ("purchasing", "P1")
     assert labelled[second["question_id"]].urgency == "P3"  # the latest correction wins
     assert len(labelled[second["question_id"]].tag_corrections) == 2
     assert expert_labelled_questions(store, tenant="other") == []
@@ -115,11 +118,13 @@ def test_stats_count_corrections_and_export_gives_training_data(served, tmp_path
 def test_the_review_page_form_corrects_tags(served):
     client, keys, _ = served
     qid = _ask(client, keys, "出库单打印出来批次号显示不全")["question_id"]
-    assert client.post("/ui/login", data={"api_key": keys["expert"]}, follow_redirects=False).status_code == 303
+    assert client.post("/ui/login", data={"api_key": keys["expert"]},
+                       follow_redirects=False).status_code == 303
     page = client.get(f"/ui/questions/{qid}")
     assert page.status_code == 200 and 'id="retag"' in page.text
     same = client.get(f"/v1/questions/{qid}", headers={"X-API-Key": keys["expert"]}).json()
-    moved = client.post(f"/ui/questions/{qid}/tags", data={"module": "system", "urgency": "P2"}, follow_redirects=False)
+    moved = client.post(f"/ui/questions/{qid}/tags", data={"module": "system", "urgency": "P2"},
+                        follow_redirects=False)
     assert moved.status_code == 303
     after = client.get(f"/v1/questions/{qid}", headers={"X-API-Key": keys["expert"]}).json()
     assert (after["module"], after["urgency"]) == ("system", "P2")

@@ -39,7 +39,8 @@ def test_each_tenant_is_gated_on_its_own_golden_set_or_published_ungated_without
     from eval.runner import DEFAULT_DATASET
     from tests.conftest import DATA
 
-    settings = settings.model_copy(update={"tenants_dir": tmp_path / "tenants", "validation_set": DEFAULT_DATASET})
+    settings = settings.model_copy(update={"tenants_dir": tmp_path / "tenants",
+                                           "validation_set": DEFAULT_DATASET})
     assert gate_dataset(settings) == DEFAULT_DATASET
     acme = settings.for_tenant("acme")
     assert gate_dataset(acme) is None  # the demo questions say nothing about acme's knowledge base

@@ -22,7 +22,8 @@ def tiny_golden(tmp_path_factory):
     text += '\n{"id": "5", "relevant": []}\n{"id": "6", "question": "x", "relevant": ["kb://faq/missing"]}\nnot json\n'
     path.write_text(text, encoding="utf-8")
     # A second annotator who disagrees on one urgency (question 2) and labelled no modules.
-    second = [{"id": "1", "urgency": "P1"}, {"id": "2", "urgency": "P2"}, {"id": "3", "urgency": "P3"}, {"id": "4", "urgency": "P3"}]
+    second = [{"id": "1", "urgency": "P1"}, {"id": "2", "urgency": "P2"}, {"id": "3", "urgency": "P3"},
+              {"id": "4", "urgency": "P3"}]
     second_annotator_path(path).write_text("\n".join(json.dumps(x) for x in second) + "\n", encoding="utf-8")
     return path
 
@@ -55,7 +56,8 @@ def test_second_annotator_file_is_optional_and_checked(tmp_path):
     dataset = tmp_path / "set.jsonl"
     assert second_annotator_path(dataset).name == "set.annotator2.jsonl"
     assert load_second_annotator(dataset) == {}
-    second_annotator_path(dataset).write_text('{"id": "a", "urgency": "P2"}\n{"urgency": "P1"}\n', encoding="utf-8")
+    second_annotator_path(dataset).write_text('{"id": "a", "urgency": "P2"}\n{"urgency": "P1"}\n',
+                                              encoding="utf-8")
     with pytest.raises(ValueError, match="set.annotator2.jsonl:2"):
         load_second_annotator(dataset)
 

@@ -58,7 +58,8 @@ def test_abstain_threshold_is_the_highest_that_still_answers_enough():
     answerable = [0.30, 0.25, 0.22, 0.18, 0.15]
     unanswerable = [0.05, 0.08, 0.10, 0.16, 0.12]
     everything = choose_abstain_threshold(answerable, unanswerable, 1.0)
-    # Every answerable one answered: the bar sits between 0.12 and 0.15, abstaining on 4 of 5 unanswerable ones.
+    # Every answerable one answered: the bar sits between 0.12 and 0.15, abstaining on 4 of 5
+    # unanswerable ones.
     assert everything["abstain_threshold"] == pytest.approx(0.135)
     assert everything["abstain_answered"] == 1.0 and everything["abstain_recall"] == pytest.approx(0.8)
     assert "5 answerable" in everything["abstain_reason"]
@@ -74,20 +75,24 @@ def test_without_a_choice_the_fallback_bar_holds():
     from indexer.retrieval import FALLBACK_ABSTAIN_THRESHOLD, FusionConfig
 
     assert FusionConfig.from_settings(Settings(), {}).abstain_threshold == FALLBACK_ABSTAIN_THRESHOLD
-    assert FusionConfig.from_settings(Settings(), {"fusion": {"abstain_threshold": 0.3}}).abstain_threshold == 0.3
+    assert FusionConfig.from_settings(Settings(), {"fusion": {"abstain_threshold": 0.3}}
+                                      ).abstain_threshold == 0.3
     assert FusionConfig.from_settings(Settings(abstain_threshold=0.05), {"fusion": {"abstain_threshold": 0.3}}
                                       ).abstain_threshold == 0.05
 
 
-def test_a_build_chooses_its_abstention_bar_and_the_service_holds_questions_to_it(settings, embedder, processor,
+def test_a_build_chooses_its_abstention_bar_and_the_service_holds_questions_to_it(settings, embedder,
+                                                                                  processor,
                                                                                   tmp_path):
     from assistant.service import Assistant
     from eval.tuning import fusion_tuner
     from indexer.retrieval import FALLBACK_ABSTAIN_THRESHOLD
 
-    answerable = [("关账提示还有凭证没过账", "t-fin-1"), ("账号被锁了登不上", "t-sys-1"), ("盘点盘亏了怎么处理", "t-inv-2"),
+    answerable = [("关账提示还有凭证没过账", "t-fin-1"), ("账号被锁了登不上", "t-sys-1"),
+                  ("盘点盘亏了怎么处理", "t-inv-2"),
                   ("出库的时候说库存不够", "t-inv-1"), ("关账前凭证要全部过账吗", "t-fin-1")]
-    unanswerable = ["公司年会节目报名截止到哪天", "食堂明天中午有什么菜", "停车场月卡怎么续费", "下周团建去哪里",
+    unanswerable = ["公司年会节目报名截止到哪天", "食堂明天中午有什么菜", "停车场月卡怎么续费",
+                    "下周团建去哪里",
                     "新员工的工牌在哪里领"]
     validation = _golden(tmp_path, [{"question": q, "relevant": [f"kb://faq/{f}"]} for q, f in answerable]
                          + [{"question": q, "relevant": []} for q in unanswerable])
@@ -100,7 +105,8 @@ def test_a_build_chooses_its_abstention_bar_and_the_service_holds_questions_to_i
     assert 0 < bar < 1 and fusion["abstain_answered"] >= 0.95 and fusion["abstain_reason"]
     assistant = Assistant(settings).load()
     assert assistant.rank("食堂明天中午有什么菜").abstain_threshold == bar != FALLBACK_ABSTAIN_THRESHOLD
-    assert assistant.suggest("食堂明天中午有什么菜").abstained == (assistant.rank("食堂明天中午有什么菜").best < bar)
+    assert assistant.suggest("食堂明天中午有什么菜").abstained == (
+        assistant.rank("食堂明天中午有什么菜").best < bar)
     ranking = assistant.rank("关账提示还有凭证没过账")
     assert ranking.best >= bar and not assistant.suggest("关账提示还有凭证没过账").abstained
     # A bar in the settings wins over the build's choice.

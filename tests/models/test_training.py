@@ -119,12 +119,12 @@ def test_each_training_file_is_also_held_out_whole(cv_run):
 def test_held_out_files_need_three_files(tmp_path):
     write_subset(tmp_path / "data", per_pair=5)
     report = train_and_report(
-        TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"], n_folds=3,
-        latency_sample=0, p1_recall_target=0.9,
+        TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"],
+        n_folds=3, latency_sample=0, p1_recall_target=0.9,
     )
     assert report.by_source == {} and report.by_source_files == {}
     assert "Held-out files: not measured" in report.report_md.read_text(encoding="utf-8")
-    # The P1 recall target is a setting (ERP_ASSIST_P1_RECALL_TARGET) that reaches the saved model and the report.
+    # The P1 recall target is a setting (ERP_ASSIST_P1_RECALL_TARGET): it reaches the saved model and report.
     assert QuestionClassifier.load(report.model_path, load_taxonomy(TAXONOMY)).p1_recall_target == 0.9
     assert json.loads(report.report_json.read_text(encoding="utf-8"))["p1_recall_target"] == 0.9
 
@@ -133,13 +133,14 @@ def test_a_file_that_alone_holds_a_module_is_not_held_out(tmp_path):
     items = write_subset(tmp_path / "data", per_pair=5)
     (tmp_path / "data" / "subset.jsonl").unlink()
     crm = [i for i in items if i.module == "crm"]
-    rest = sorted((i for i in items if i.module != "crm"), key=lambda i: (i.module, i.urgency))  # halves keep every label
+    # halves keep every label
+    rest = sorted((i for i in items if i.module != "crm"), key=lambda i: (i.module, i.urgency))
     write_labelled(tmp_path / "data" / "crm_only.jsonl", crm)
     write_labelled(tmp_path / "data" / "rest_a.jsonl", rest[::2])
     write_labelled(tmp_path / "data" / "rest_b.jsonl", rest[1::2])
     report = train_and_report(
-        TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"], n_folds=3,
-        latency_sample=0,
+        TAXONOMY, tmp_path / "data", tmp_path / "m.joblib", tmp_path / "r", approaches=["char-svm"],
+        n_folds=3, latency_sample=0,
     )
     assert report.by_source_skipped == ["crm_only.jsonl"]
     assert set(report.by_source_files) == {"rest_a.jsonl", "rest_b.jsonl"}
