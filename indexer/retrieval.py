@@ -21,8 +21,7 @@ __all__ = ["Retriever", "FusionConfig", "FALLBACK_ABSTAIN_THRESHOLD"]
 
 # The abstention bar when neither the settings nor the build chose one. The build's rule (eval.tuning: the
 # highest bar that still answers 95 % of answerable validation questions) gives 0.122 on
-# eval/dev/abstain_dev.jsonl,
-# 152 questions written from the demo knowledge base, 71 of them with no answer in it.
+# eval/dev/abstain_dev.jsonl: 152 questions written from the demo knowledge base, 71 with no answer in it.
 FALLBACK_ABSTAIN_THRESHOLD = 0.12
 
 
