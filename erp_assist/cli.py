@@ -317,7 +317,7 @@ def evaluate(
             table.add_row(system, *(f"[bold green]{metrics[n]:.3f}[/]" if metrics[n] == best[n] else f"{metrics[n]:.3f}"
                                     for n in names))
         console.print(table)
-        if result.classification:
+        if result.classification or result.abstention:  # a set without tags still has abstention and latency
             cls = Table(title=f"{result.name}: 分类 / 拒答 / 延迟")
             cls.add_column("metric")
             cls.add_column("value", justify="right")

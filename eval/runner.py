@@ -83,6 +83,7 @@ def evaluate_retrieval(systems: list[RetrievalSystem], questions: list[GoldenQue
 def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
     index = assistant.index
     dataset = load_dataset(dataset_path, known_sources={c.uri.split("#")[0] for c in index.chunks})
+    name = "golden" if dataset_path == DEFAULT_DATASET else dataset_path.stem
     questions = dataset.questions
     results = {}
     latencies = []
@@ -91,14 +92,14 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         results[q.id] = assistant.suggest(q.question)
         latencies.append((time.perf_counter() - started) * 1000)
         if on_progress:
-            on_progress("golden: suggest", i, len(questions))
+            on_progress(f"{name}: suggest", i, len(questions))
     def served_hybrid(question: str):  # noqa: ANN202 - hits in the order the assistant serves them
         return assistant.rank(question).hits
 
     assistant.embedder.prime([q.question for q in questions])
     systems = our_systems(index, assistant.serving.retriever.processor, assistant.embedder, settings, hybrid=served_hybrid)
     systems.insert(-1, langchain_system(index, assistant.embedder))
-    metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, "golden: retrieval")
+    metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, f"{name}: retrieval")
     assistant.embedder.prime([])
 
     gold_m = [q.module for q in questions if q.module]
@@ -122,7 +123,7 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         labels = sorted(set(gold) | set(pred))
         confusion[head] = {"labels": labels, "matrix": confusion_matrix(gold, pred, labels=labels).tolist()}
     return DatasetResult(
-        name="golden" if dataset_path == DEFAULT_DATASET else dataset_path.stem,
+        name=name,
         sha256=dataset.sha256,
         n_questions=len(questions),
         n_chunks=len(index.chunks),

@@ -120,6 +120,16 @@ def test_cli_eval_gate_exit_codes(tiny_golden, settings, embedder, processor, tm
     assert failed.exit_code == 3
     assert "regression" in failed.output
 
+    # A set with no module/urgency labels still gets its abstention and latency table.
+    untagged = tmp_path / "untagged.jsonl"
+    untagged.write_text("\n".join(json.dumps({k: v for k, v in json.loads(line).items() if k not in ("module", "urgency")},
+                                              ensure_ascii=False)
+                                   for line in tiny_golden.read_text(encoding="utf-8").splitlines()[:4]) + "\n",
+                        encoding="utf-8")
+    plain = runner.invoke(app, ["eval", "--dataset", str(untagged), "--no-public", "--out", str(tmp_path / "4")], env=env)
+    assert plain.exit_code == 0, plain.output
+    assert "abstain_recall" in plain.output and "module_macro_f1" not in plain.output
+
 
 def test_dataset_lines_are_numbered_in_problems(tmp_path):
     path = tmp_path / "d.jsonl"
