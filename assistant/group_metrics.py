@@ -32,7 +32,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine, select
 
 from assistant.channels.base import ChannelAdapter, OutgoingReply, Sent
-from assistant.store import learned, questions, review_stats, reviews, suggestions, tenants
+from assistant.store import learned, questions, reviews, suggestions, tag_changes, tenants
 from erp_assist.domain import SourceType, source_uri
 from erp_assist.settings import Settings
 
@@ -440,7 +440,7 @@ class GroupMetricsCollector(Collector):
                 f["acceptance"].add_metric([tenant, module], rates.acceptance_rate)
             for score in stats.leaderboard:
                 f["points"].add_metric([tenant, score.expert], score.points)
-            tags = review_stats(engine, tenant=tenant)["tags"]
+            tags = tag_changes(engine, tenant=tenant)
             for head in ("module", "urgency"):
                 f["retagged"].add_metric([tenant, head], tags[f"{head}_changed_rate"])
         yield from f.values()

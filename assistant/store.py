@@ -69,6 +69,7 @@ __all__ = [
     "create_key",
     "find_key",
     "review_stats",
+    "tag_changes",
     "TagCorrection",
     "correct_tags",
     "expert_labelled_questions",
@@ -609,9 +610,7 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
                              .where(own, reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
         drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(
             select(suggestions).join(questions, questions.c.id == suggestions.c.question_id).where(own)).all()}
-        retags = conn.execute(select(tag_corrections)
-                              .join(questions, questions.c.id == tag_corrections.c.question_id)
-                              .where(own)).all()
+        tags = _tag_changes(conn, tenant)
     first: dict[int, Any] = {}
     for review in trail:
         first.setdefault(review.question_id, review)
@@ -638,20 +637,36 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
     per_module: dict[str, list[tuple[int, Any]]] = {}
     for q in asked:
         per_module.setdefault(q.module, []).append((q.id, q.created_at))
-    # How often experts changed the classifier's tags: its live error rate on the questions they looked at.
-    checked = set(first) | {t.question_id for t in retags}
+    return {"overall": block([(q.id, q.created_at) for q in asked]),
+            "by_module": {m: block(ids) for m, ids in sorted(per_module.items())},
+            "tags": tags}
+
+
+def tag_changes(engine: Engine, *, tenant: str) -> dict[str, float]:
+    """How often experts changed ``tenant``'s classifier tags: its live error rate on the questions they looked
+    at (reviewed or retagged). ``review_stats`` includes it as ``tags``; the metrics scrape reads only this."""
+    with engine.connect() as conn:
+        return _tag_changes(conn, tenant)
+
+
+def _tag_changes(conn: Connection, tenant: str) -> dict[str, float]:
+    own = questions.c.tenant == tenant
+    reviewed = set(conn.execute(select(reviews.c.question_id)
+                                .join(questions, questions.c.id == reviews.c.question_id)
+                                .where(own, reviews.c.decision != "reopen")).scalars())
+    retags = conn.execute(select(tag_corrections)
+                          .join(questions, questions.c.id == tag_corrections.c.question_id)
+                          .where(own)).all()
+    checked = reviewed | {t.question_id for t in retags}
     module_changed = {t.question_id for t in retags if t.module and t.module != t.previous_module}
     urgency_changed = {t.question_id for t in retags if t.urgency and t.urgency != t.previous_urgency}
-    tags = {
+    return {
         "checked": len(checked),
         "module_changed": len(module_changed),
         "urgency_changed": len(urgency_changed),
         "module_changed_rate": len(module_changed) / len(checked) if checked else 0.0,
         "urgency_changed_rate": len(urgency_changed) / len(checked) if checked else 0.0,
     }
-    return {"overall": block([(q.id, q.created_at) for q in asked]),
-            "by_module": {m: block(ids) for m, ids in sorted(per_module.items())},
-            "tags": tags}
 
 
 def _edit_distance(a: str, b: str) -> int:

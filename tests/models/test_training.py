@@ -33,11 +33,9 @@ def write_subset(directory, per_pair: int, seed: int = 0, files: int = 1):
         if taken.get(key, 0) < per_pair:
             taken[key] = taken.get(key, 0) + 1
             chosen.append(item)
-    directory.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"text": i.text, "module": i.module, "urgency": i.urgency}, ensure_ascii=False) for i in chosen]
     names = ["subset.jsonl"] if files == 1 else [f"subset_{k}.jsonl" for k in range(files)]
     for k, name in enumerate(names):
-        (directory / name).write_text("\n".join(lines[k :: len(names)]) + "\n", encoding="utf-8")
+        write_labelled(directory / name, chosen[k :: len(names)])
     return chosen
 
 
