@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser run test index eval serve clean
+.PHONY: install browser postgres run test index eval serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "erp-assist needs Python 3.11"'
@@ -38,7 +38,13 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-wqy-microhei; } || \
 	  echo "chromium could not be installed (needs root); the browser tests will be skipped"
 
-test: install browser
+# Debian's PostgreSQL server: tests/pgcluster.py starts a throwaway one so the store tests also run on PostgreSQL.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } || \
+	  echo "postgresql could not be installed (needs root); the PostgreSQL tests will be skipped"
+
+test: install browser postgres
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:

@@ -129,3 +129,31 @@ def requires_shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (../shared/data ships only with the development workspace)")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (tests/pgcluster.py); skipped where none can be started."""
+    from tests.pgcluster import TemporaryPostgres
+
+    ok, why = TemporaryPostgres.available()
+    if not ok:
+        pytest.skip(why)
+    with TemporaryPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The SQLAlchemy URL of a new, empty database on the session's PostgreSQL server."""
+    import uuid
+
+    return postgres_server.create_database(f"test_{uuid.uuid4().hex}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A fresh review-store URL on each backend in turn: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'erp.db'}"
+    return request.getfixturevalue("postgres_url")
