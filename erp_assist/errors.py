@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["ErpAssistError", "InvalidQuestionError", "IndexNotFoundError", "IndexCorruptError", "ModelNotTrainedError"]
+__all__ = ["ErpAssistError", "InvalidQuestionError", "IndexNotFoundError", "IndexCorruptError", "ModelNotTrainedError",
+           "StoreBusyError"]
 
 
 class ErpAssistError(Exception):
@@ -23,3 +24,11 @@ class IndexCorruptError(ErpAssistError):
 
 class ModelNotTrainedError(ErpAssistError):
     """The classifier file is missing or was trained for another taxonomy."""
+
+
+class StoreBusyError(ErpAssistError):
+    """The review store is momentarily busy (locked or out of connections); the caller may retry shortly.
+
+    HTTP routes answer 503 with ``Retry-After``; nothing of the request was stored."""
+
+    retry_after_seconds = 1

@@ -1,0 +1,137 @@
+"""The store's tables: one SQLAlchemy Core ``MetaData`` shared by SQLite and PostgreSQL.
+
+Ids are 64-bit on both: ``BIGINT`` on PostgreSQL, and ``INTEGER PRIMARY KEY`` (already 64-bit, and the only
+spelling SQLite auto-increments) on SQLite, so a store keeps its ids when it moves between the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from erp_assist.settings import DEFAULT_TENANT
+
+__all__ = [
+    "SCHEMA_VERSION", "ROLES", "metadata", "schema_version", "tenants", "api_keys", "questions", "suggestions",
+    "reviews", "tag_corrections", "learned", "tenant_column",
+]
+
+SCHEMA_VERSION = 3
+ROLES = ("asker", "expert", "admin")
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def tenant_column(index: bool = False) -> Column:
+    # The same definition as migration 2's ALTER TABLE, so a migrated store and a new one agree.
+    return Column("tenant", String(32), nullable=False, server_default=DEFAULT_TENANT, index=index)
+
+
+metadata = MetaData()
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+    tenant_column(),
+)
+questions = Table(
+    "questions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("text", Text, nullable=False),
+    Column("asker", String(200)),
+    Column("group_name", String(200)),
+    Column("context", Text),
+    Column("module", String(50), nullable=False),
+    Column("urgency", String(5), nullable=False),
+    Column("module_confidence", Float, nullable=False),
+    Column("urgency_confidence", Float, nullable=False),
+    Column("cues", Text, nullable=False),
+    Column("abstained", Boolean, nullable=False),
+    Column("build_id", String(100)),
+    Column("key_id", Id, ForeignKey("api_keys.id")),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    tenant_column(index=True),
+)
+suggestions = Table(
+    "suggestions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("question_id", Id, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("rank", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("draft", Text, nullable=False),
+    Column("source_type", String(10), nullable=False),
+    Column("source_id", String(500), nullable=False),
+    Column("uri", String(1000), nullable=False),
+    Column("url", String(1000)),
+    Column("title", Text, nullable=False),
+    Column("excerpt", Text, nullable=False),
+)
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("question_id", Id, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("suggestion_rank", Integer),
+    Column("decision", String(10), nullable=False),
+    Column("edited_answer", Text),
+    Column("note", Text),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+# Append-only: an expert's module and/or urgency for a question, with what the question carried before. The
+# question row takes the new tags (so the queue re-sorts); the first correction keeps the classifier's own.
+tag_corrections = Table(
+    "tag_corrections",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("question_id", Id, ForeignKey("questions.id"), nullable=False, index=True),
+    Column("module", String(50)),
+    Column("urgency", String(5)),
+    Column("previous_module", String(50), nullable=False),
+    Column("previous_urgency", String(5), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+learned = Table(
+    "learned_faq",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("review_id", Id, ForeignKey("reviews.id"), nullable=False),
+    Column("question_id", Id, ForeignKey("questions.id"), nullable=False),
+    Column("kind", String(10), nullable=False),  # "entry": a new FAQ; "alternate": another phrasing of a FAQ
+    Column("faq_id", String(200), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("answer", Text),
+    Column("module", String(50)),
+    Column("origin_uri", String(1000)),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    tenant_column(index=True),
+)
+
