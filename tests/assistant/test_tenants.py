@@ -264,8 +264,8 @@ def _result(text: str, uri_id: str = "x-1") -> SuggestResult:
 
 
 @pytest.fixture
-def store(tmp_path):
-    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+def store(store_url):
+    engine = open_store(store_url)
     create_tenant(engine, tenant_id="acme", name="蓝海机械")
     create_tenant(engine, tenant_id="beta", name="红杉零售")
     yield engine
