@@ -192,10 +192,15 @@ def ask(
 def serve(
     host: Annotated[Optional[str], typer.Option(help="Bind address (default: settings)")] = None,
     port: Annotated[Optional[int], typer.Option(help="Port (default: settings)")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes sharing the store and the index")] = 1,
 ) -> None:
     """Start the HTTP API (POST /v1/suggest, GET /healthz).
 
-    Example: erp-assist serve --port 8000
+    With --workers N, N processes share the port, the review store and the published index: use PostgreSQL
+    (ERP_ASSIST_DATABASE_URL=postgresql+psycopg://…) when one SQLite file would be the bottleneck. Every worker
+    switches to a newly published build on its next request; builds take a lock, so one runs at a time.
+
+    Example: erp-assist serve --port 8000 --workers 2
     """
     import uvicorn
 
@@ -203,8 +208,14 @@ def serve(
 
     settings = _settings()
     host, port = host or settings.api_host, port or settings.api_port
-    console.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    console.print(f"serving on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
+                  f"(docs: http://{host}:{port}/docs)")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    else:
+        # Each worker process builds its app from the same environment (and .env) as this command read.
+        uvicorn.run("assistant.app:create_app", factory=True, workers=workers, host=host, port=port,
+                    log_level="info")
 
 
 @app.command("train-classifier")
