@@ -115,6 +115,7 @@ class Assistant:
         self._serving: _Serving | None = None
         self._lock = threading.Lock()
         self._pinned = False
+        self._refused: str | None = None  # the last build (or pointer error) that failed, reported once
 
     def load(self, build: Path | None = None) -> Assistant:
         """Load models and the published build (or ``build``, e.g. an unpublished one under evaluation)."""
@@ -156,21 +157,29 @@ class Assistant:
             return False
         try:
             build = current_build_dir(self.settings.index_dir)
-        except ErpAssistError as exc:
-            log.error("index pointer unreadable, keeping %s: %s", self.serving.build_name, exc)
+        except (ErpAssistError, OSError, ValueError) as exc:
+            self._refuse(str(exc), "index pointer unreadable, keeping %s: %s", self.serving.build_name, exc)
             return False
-        if build.name == self.serving.build_name:
+        # A build that failed once is not reopened on every request; a newly published one is tried.
+        if build.name in (self.serving.build_name, self._refused):
             return False
         with self._lock:
-            if build.name == self.serving.build_name:
+            if build.name in (self.serving.build_name, self._refused):
                 return False
             try:
                 self._serving = self._open(build)
-            except ErpAssistError as exc:
-                log.error("new build %s failed to load, keeping %s: %s", build.name, self.serving.build_name, exc)
+            except Exception as exc:  # noqa: BLE001 - whatever breaks the new build, the old one keeps serving
+                self._refuse(build.name, "build %s failed to load, keeping %s: %s", build.name,
+                             self.serving.build_name, exc, traceback=not isinstance(exc, ErpAssistError))
                 return False
+            self._refused = None
         log.info("now serving index build %s", build.name)
         return True
+
+    def _refuse(self, key: str, message: str, *args: object, traceback: bool = False) -> None:
+        if key != self._refused:
+            self._refused = key
+            log.error(message, *args, exc_info=traceback)
 
     def rank(self, question: str) -> Ranking:
         """Classify the question and rank the knowledge base for it, exactly as ``suggest`` serves it."""

@@ -32,7 +32,8 @@ from indexer.dense import DenseIndex
 from indexer.embedding import Embedder
 from indexer.errors import BuildRefusedError, IndexCorruptError, IndexNotFoundError
 from indexer.index import (
-    CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index, vector_store,
+    CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index, seal_manifest,
+    vector_store, verify_build_files,
 )
 from indexer.lexical import LexicalIndex
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
@@ -101,9 +102,11 @@ def _cached_vectors(settings: Settings, embedder_name: str) -> dict[str, np.ndar
         return {}
     build = settings.index_dir / "builds" / manifest["build_id"]
     try:
+        # Reused vectors go into the new build unchecked by its probes, so a corrupt old build must not seed it.
+        verify_build_files(build, manifest, [CHUNKS, "embeddings.npy"])
         ids = [json.loads(line)["id"] for line in (build / CHUNKS).open(encoding="utf-8") if line.strip()]
         vectors = np.load(build / "embeddings.npy")
-    except (OSError, KeyError, ValueError):
+    except (IndexCorruptError, OSError, EOFError, KeyError, TypeError, ValueError):
         return {}
     return dict(zip(ids, vectors)) if len(ids) == len(vectors) else {}
 
@@ -280,7 +283,9 @@ def _build(
     lexical.save(partial)
     if isinstance(backend, LocalBackend):
         backend.dense.save(partial)
-    # The manifest is written last: a directory without one is by definition incomplete.
+    # The manifest is written last: a directory without one is by definition incomplete. It seals the files
+    # written above, so the verification below and every later load see exactly these bytes.
+    manifest = seal_manifest(partial, manifest)
     (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     if progress:
         progress("write", 1, 1)
@@ -359,9 +364,10 @@ def _write_milvus(settings: Settings, build_id: str, chunks: list[Chunk], tokens
 
 def _read_manifest(build: Path) -> dict | None:
     try:
-        return json.loads((build / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((build / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, dict) else None
 
 
 def _check_shrink(settings: Settings, build_id: str, count: int) -> None:
