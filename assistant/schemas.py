@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -22,15 +24,47 @@ __all__ = [
     "SuggestRequest",
     "SuggestResponse",
     "SuggestionOut",
+    "public_detail",
+    "web_url",
 ]
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# An absolute POSIX path (not the tail of a URL such as kb://faq/x or https://host/x) or a Windows one; ``:``
+# and ``;`` end it, so "…/faq.csv:12: not JSON" and "…/index; run" keep their punctuation.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/[^\s/'\"`<>|,:;()\[\]{}]+(?:/[^\s/'\"`<>|,:;()\[\]{}]*)*"
+                            r"|\b[A-Za-z]:\\[^\s'\"`<>|,;]*")
+
+
+def web_url(url: str | None) -> str | None:
+    """``url`` if it is an absolute http(s) URL, else None.
+
+    A source's URL comes from its author (an SOP's ``source_url`` front matter) and becomes a link: a
+    ``javascript:`` or ``data:`` URL would run in the reader's browser, so anything but a web address is
+    dropped."""
+    if not url or _CONTROL.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return None
+    return url if parts.scheme.lower() in _WEB_SCHEMES and parts.hostname else None
+
+
+def public_detail(message: str) -> str:
+    """An error message fit for an HTTP response: every absolute filesystem path cut to ``…/<last component>``
+    (askers have no business knowing the server's layout; the full message belongs in the server's log)."""
+    return _ABSOLUTE_PATH.sub(lambda m: "…/" + re.split(r"[/\\]", m.group().rstrip("/\\"))[-1], message)
 
 
 class SuggestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(..., min_length=1, max_length=4000, description="The question as asked in the group")
-    asker: str | None = Field(None, max_length=200)
-    group: str | None = Field(None, max_length=200)
+    asker: str | None = Field(None, max_length=200, description="Who asked (expert and admin keys; an asker "
+                              "key asks as itself, and another name is a 403)")
+    group: str | None = Field(None, max_length=200, description="The group it was asked in (expert and admin "
+                              "keys; dropped for an asker key)")
     context: str | None = Field(None, max_length=4000, description="Earlier messages of the conversation")
     top_k: int | None = Field(None, ge=1, le=20)
 
@@ -48,7 +82,12 @@ class SourceOut(BaseModel):
     title: str
     anchor: str
     uri: str
-    url: str | None
+    url: str | None = Field(description="The source's web address (http or https only), for a link")
+
+    @field_validator("url")
+    @classmethod
+    def _web_only(cls, value: str | None) -> str | None:
+        return web_url(value)
 
 
 class SuggestionOut(BaseModel):
@@ -111,10 +150,15 @@ class SourceResponse(BaseModel):
     uri: str
     type: str
     id: str
-    url: str | None
+    url: str | None = Field(description="The source's web address (http or https only), for a link")
     module: str | None
     chunks: list[SourceChunkOut]
     metadata: dict
+
+    @field_validator("url")
+    @classmethod
+    def _web_only(cls, value: str | None) -> str | None:
+        return web_url(value)
 
 
 class ReviewRequest(BaseModel):

@@ -133,7 +133,11 @@ class Settings(BaseSettings):
         None, description="Bearer token Prometheus must send to /metrics (set it when several tenants share the "
         "service: the group gauges name every tenant's experts)",
     )
-    api_host: str = "127.0.0.1"
+    metrics_public: bool = Field(
+        False, description="Without metrics_token, /metrics answers only clients on this machine (loopback); true "
+        "opens it to every client",
+    )
+    api_host: str = Field("127.0.0.1", description="Bind address of `erp-assist serve`")
     api_port: int = Field(8000, ge=1, le=65535)
 
     # Chat channels

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
 from assistant.deps import AdminKey, StoreDep, TenantsDep
 from assistant.rebuild import rebuild_knowledge_base
+from assistant.schemas import public_detail
 from indexer.errors import BuildRefusedError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+log = logging.getLogger(__name__)
 
 
 @router.post("/rebuild")
@@ -20,7 +23,8 @@ def rebuild(key: AdminKey, tenants: TenantsDep, store: StoreDep) -> dict[str, An
     try:
         report = rebuild_knowledge_base(tenants.settings_for(key.tenant), models=tenants.models, store=store)
     except BuildRefusedError as exc:
-        raise HTTPException(status_code=409, detail=str(exc)) from exc
+        log.warning("rebuild of tenant %s refused: %s", key.tenant, exc)
+        raise HTTPException(status_code=409, detail=public_detail(str(exc))) from exc
     tenants.get(key.tenant)  # opens (or switches to) the new build now, not on the next question
     return {"build_id": report.build_id, "counts": report.manifest["counts"],
             "skipped": report.manifest["skipped"], "seconds": round(report.seconds, 1),

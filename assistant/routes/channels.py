@@ -122,6 +122,10 @@ def stats_group(
 ) -> dict[str, Any]:
     """The key's tenant's response times, first-contact resolution, knowledge use, rates per module and expert,
     points."""
+    # The day's bounds, shifted to UTC, must stay inside datetime's years 1-9999.
+    if day is not None and not date.min < day < date.max:
+        raise HTTPException(status_code=422, detail=f"date={day.isoformat()} is out of range; give a day "
+                            f"between {date.min + timedelta(days=1)} and {date.max - timedelta(days=1)}")
     register_group_metrics(request.app)
     settings = request.app.state.settings
     try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from assistant.schemas import public_detail
+
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 @router.get("/healthz")
@@ -21,5 +26,6 @@ def readyz(request: Request) -> JSONResponse:
         with request.app.state.store.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure as not ready
-        return JSONResponse({"status": "not ready", "reason": str(exc)}, status_code=503)
+        log.warning("not ready: %s", exc)
+        return JSONResponse({"status": "not ready", "reason": public_detail(str(exc))}, status_code=503)
     return JSONResponse({"status": "ready", "build_id": build})
