@@ -435,6 +435,47 @@ def keys_create(
     console.print(f"{key.role} key for {key.name} of tenant {key.tenant} (id {key.id}): [bold]{plain}[/]")
 
 
+_KEYS_TENANT = "Only this tenant's keys (default: every tenant's)"
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[Optional[str], typer.Option("--tenant", help=_KEYS_TENANT)] = None) -> None:
+    """Every API key: id, name, role, tenant, created, active or revoked (the keys themselves are not stored).
+
+    Example: erp-assist keys list   ·   erp-assist keys list --tenant acme
+    """
+    from assistant.store import list_keys, open_store
+
+    settings = _settings(tenant)  # an unknown tenant is an error, not an empty table
+    table = Table(title="API keys" + (f" of tenant {tenant}" if tenant else ""))
+    for column in ("id", "name", "role", "tenant", "created", "status"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for key in list_keys(open_store(settings.database_url), tenant=tenant):
+        table.add_row(str(key.id), key.name, key.role, key.tenant, key.created_at.strftime("%Y-%m-%d %H:%M"),
+                      "[red]revoked[/]" if key.revoked else "active")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[int, typer.Argument(help="The key's id (erp-assist keys list)")],
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Refuse unless the key is this tenant's")] = None,
+) -> None:
+    """Revoke an API key: the API refuses it from now on and its review-page (/ui) sessions end at once.
+
+    Example: erp-assist keys revoke 7   ·   erp-assist keys revoke 7 --tenant acme
+    """
+    from assistant.store import NotFoundError, open_store, revoke_key
+
+    settings = _settings()
+    try:
+        key = revoke_key(open_store(settings.database_url), key_id=key_id, tenant=tenant)
+    except NotFoundError as exc:
+        raise _fail(exc) from exc
+    console.print(f"revoked {key.role} key {key.id} ({key.name}) of tenant {key.tenant}; "
+                  "its review-page sessions have ended")
+
+
 @review_app.command("list")
 def review_list(module: Annotated[Optional[str], typer.Option(help="Only this module")] = None,
                 tenant: TenantOption = None) -> None:

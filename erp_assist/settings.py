@@ -133,6 +133,13 @@ class Settings(BaseSettings):
         None, description="Bearer token Prometheus must send to /metrics (set it when several tenants share the "
         "service: the group gauges name every tenant's experts)",
     )
+    ui_session_hours: float = Field(
+        12, gt=0, description="How long a review-page (/ui) login lasts, in the store and in the cookie's Max-Age"
+    )
+    ui_cookie_secure: bool | None = Field(
+        None, description="Secure flag of the /ui cookies; unset = when the request came over https (behind a TLS "
+        "proxy, uvicorn takes the scheme from X-Forwarded-Proto of --forwarded-allow-ips, by default 127.0.0.1)",
+    )
     metrics_public: bool = Field(
         False, description="Without metrics_token, /metrics answers only clients on this machine (loopback); true "
         "opens it to every client",

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
+from assistant.schemas import web_url
 from erp_assist.domain import SuggestResult
 from indexer.threads import is_holding_reply, is_noise
 
@@ -105,8 +106,8 @@ def parse_command(text: str) -> Command | None:
 
 
 def source_link(uri: str, url: str | None, public_url: str | None) -> str | None:
-    """A clickable address for a source: its own url, else this service's source page, else none."""
-    if url:
+    """A clickable address for a source: its own web url, else this service's source page, else none."""
+    if web_url(url):
         return url
     if public_url:
         return f"{public_url.rstrip('/')}/ui/sources?uri={quote(uri, safe='')}"

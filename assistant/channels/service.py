@@ -236,7 +236,9 @@ class ChannelService:
                                    reviewer=reviewer, suggestion_rank=rank, edited_answer=command.answer,
                                    note=message.text if decision is Decision.REJECT else None)
         except ConflictError:
-            note = f"问题 #{question_id} 已处理（{question.status}），如需更改请先在审核页面重新打开。"
+            # Read again: another expert may have decided it between our read and our decision.
+            status = get_question(store, tenant=self.tenant, question_id=question_id).status
+            note = f"问题 #{question_id} 已处理（{status}），如需更改请先在审核页面重新打开。"
         except NotFoundError:
             note = f"问题 #{question_id} 没有第{rank}条草稿，请核对序号。"
         if note is not None:

@@ -1,21 +1,32 @@
 """/ui: the expert review page, server-rendered in Chinese (Jinja2, autoescaped, no front-end build).
 
-Log in with an API key; the key stays server-side, the browser holds only a random session id in an
-HttpOnly, SameSite=Strict cookie. Pages call the same core and store functions as the JSON API, with the
-logged-in key's tenant: its queue, its questions, its knowledge base, its stats.
+Log in with an API key; the key stays server-side, the browser holds only a random session token in an
+HttpOnly, SameSite=Strict cookie (Secure over https). Sessions live in the store, so every API worker process
+knows them; they expire after ``ui_session_hours`` and end when their key is revoked (both checked on every
+request). Pages call the same core and store functions as the JSON API, with the logged-in key's tenant: its
+queue, its questions, its knowledge base, its stats.
+
+Cross-site requests: every POST must come from one of our own pages — an ``Origin`` (or, without one, a
+``Referer``) equal to the request's own origin — and carry the form's ``csrf_token``: the session's token, or on
+the login form a token that must match a short-lived cookie of its own (so another site cannot log a browser in
+under its key either). SameSite=Strict alone is not enough: it lets sibling subdomains through and older
+browsers ignore it.
 """
 
 from __future__ import annotations
 
+import hmac
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import Engine
 
 from assistant.auth import allows
 from assistant.deps import get_taxonomy
@@ -25,8 +36,12 @@ from assistant.store import (
     ConflictError,
     NotFoundError,
     StoredQuestion,
+    UiSession,
     correct_tags,
+    create_session,
+    end_session,
     find_key,
+    find_session,
     get_question,
     list_queue,
     record_question,
@@ -41,7 +56,15 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 
 COOKIE = "erp_assist_session"
+LOGIN_COOKIE = "erp_assist_login"  # the login form's token, compared with the one the form sends back
+LOGIN_COOKIE_SECONDS = 3600
 QuestionId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
+CsrfToken = Annotated[str, Form(max_length=200)]
+CROSS_SITE = "请求不是从本系统的页面发出的，已拒绝。请打开本系统的页面重新操作。"
+STALE_FORM = "页面已过期或请求无效，已拒绝。请刷新页面后重新操作。"
+STALE_LOGIN = "登录页已过期，请重新输入密钥登录。"
+_PORTS = {"http": 80, "https": 443}
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 LABELS = {
     "roles": {"asker": "提问人", "expert": "专家", "admin": "管理员"},
     "urgency_labels": {"P1": "影响业务运行", "P2": "有影响可绕过", "P3": "咨询与优化"},
@@ -52,27 +75,82 @@ LABELS = {
 DONE = {"accept": "已采纳", "edit": "已编辑并采纳", "reject": "已驳回"}
 
 
-def _session_key(request: Request) -> ApiKey | None:
-    sid = request.cookies.get(COOKIE)
-    return request.app.state.ui_sessions.get(sid) if sid else None
+def _session(request: Request) -> UiSession | None:
+    token = request.cookies.get(COOKIE)
+    return find_session(request.app.state.store, token=token) if token else None
 
 
-def _render(request: Request, name: str, key: ApiKey | None, status_code: int = 200, **context) -> HTMLResponse:  # noqa: ANN003
+def _render(request: Request, name: str, session: UiSession | None, status_code: int = 200,
+            **context) -> HTMLResponse:  # noqa: ANN003
     taxonomy = get_taxonomy(request)
     return templates.TemplateResponse(
-        request, name, {"key": key, "module_label": lambda m: taxonomy.module_label(m) if m != "unknown" else "未分类",
+        request, name, {"key": session.key if session else None,
+                        "csrf_token": session.csrf_token if session else None,
+                        "module_label": lambda m: taxonomy.module_label(m) if m != "unknown" else "未分类",
                         "modules": taxonomy.modules, "flash": request.query_params.get("flash"), **LABELS, **context},
         status_code=status_code,
     )
 
 
-def _require(request: Request, role: str = "expert") -> ApiKey | Response:
-    key = _session_key(request)
-    if key is None:
+def _origin(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _PORTS or not parts.hostname:
+        return None  # "null" (a sandboxed or privacy-sensitive context), or not a web origin at all
+    return parts.scheme, parts.hostname, port or _PORTS[parts.scheme]
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a POST comes from a page of this site: its ``Origin``, or without one its ``Referer``, names this
+    request's own scheme://host[:port]. Neither header: refused (browsers send Origin with every form POST)."""
+    sent = request.headers.get("origin")
+    if sent is None:
+        sent = request.headers.get("referer")
+    own = _origin(str(request.base_url))
+    return sent is not None and own is not None and _origin(sent) == own
+
+
+def _same_token(sent: str, expected: str) -> bool:
+    return bool(sent) and bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+
+
+def _refuse(request: Request, message: str) -> HTMLResponse:
+    return _render(request, "refused.html", None, status_code=403, message=message)
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, path: str = "/") -> None:
+    secure = request.app.state.settings.ui_cookie_secure
+    response.set_cookie(name, value, max_age=max_age, path=path, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https" if secure is None else secure)
+
+
+def _delete_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
+    _set_cookie(request, response, name, "", 0, path)
+
+
+def _require(request: Request, role: str = "expert") -> UiSession | Response:
+    session = _session(request)
+    if session is None:
         return RedirectResponse("/ui/login", status_code=303)
-    if not allows(key.role, role):
+    if not allows(session.key.role, role):
         raise HTTPException(status_code=403, detail=f"this page needs a {role} key")
-    return key
+    return session
+
+
+def _require_form(request: Request, csrf_token: str, role: str = "expert") -> UiSession | Response:
+    """``_require`` for a POST: refused (403, nothing done) unless it comes from our own page with the session's
+    token."""
+    if not _same_origin(request):
+        return _refuse(request, CROSS_SITE)
+    session = _require(request, role)
+    if isinstance(session, Response):
+        return session
+    if not _same_token(csrf_token, session.csrf_token):
+        return _refuse(request, STALE_FORM)
+    return session
 
 
 def _own_question(request: Request, key: ApiKey, question_id: int) -> StoredQuestion:
@@ -86,52 +164,94 @@ def _own_question(request: Request, key: ApiKey, question_id: int) -> StoredQues
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
-    key = _session_key(request)
-    target = "/ui/login" if key is None else "/ui/queue" if allows(key.role, "expert") else "/ui/ask"
+    session = _session(request)
+    target = ("/ui/login" if session is None else "/ui/queue" if allows(session.key.role, "expert")
+              else "/ui/ask")
     return RedirectResponse(target, status_code=303)
+
+
+def _login_form(request: Request, status_code: int = 200, error: str | None = None) -> Response:
+    """The login page, with a token the form must send back and a short-lived cookie holding the same value
+    (kept while it is a token of ours, so two open login tabs both work)."""
+    token = request.cookies.get(LOGIN_COOKIE, "")
+    if not _TOKEN.fullmatch(token):
+        token = secrets.token_urlsafe(32)
+    response = _render(request, "login.html", None, status_code=status_code, csrf_token=token, error=error)
+    _set_cookie(request, response, LOGIN_COOKIE, token, LOGIN_COOKIE_SECONDS, path="/ui/login")
+    return response
+
+
+def _start_session(store: Engine, plain: str, ttl_seconds: float) -> str | None:
+    """A new session's cookie token for an active key; None for an unknown or revoked one."""
+    key = find_key(store, plain=plain)
+    if key is None:
+        return None
+    try:
+        return create_session(store, key_id=key.id, ttl_seconds=ttl_seconds)[0]
+    except NotFoundError:  # revoked since find_key
+        return None
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> Response:
-    return _render(request, "login.html", None)
+    return _login_form(request)
 
 
 @router.post("/login")
-def login(request: Request, api_key: Annotated[str, Form(max_length=200)]) -> Response:
-    key = find_key(request.app.state.store, plain=api_key.strip())
-    if key is None:
-        return _render(request, "login.html", None, status_code=401, error="密钥无效或已停用，请联系管理员。")
-    sid = secrets.token_urlsafe(32)
-    request.app.state.ui_sessions[sid] = key
+def login(request: Request, api_key: Annotated[str, Form(max_length=200)], csrf_token: CsrfToken = "") -> Response:
+    if not _same_origin(request):
+        return _refuse(request, CROSS_SITE)
+    if not _same_token(csrf_token, request.cookies.get(LOGIN_COOKIE, "")):
+        return _login_form(request, status_code=403, error=STALE_LOGIN)
+    store, settings = request.app.state.store, request.app.state.settings
+    token = _start_session(store, api_key.strip(), settings.ui_session_hours * 3600)
+    if token is None:
+        return _login_form(request, status_code=401, error="密钥无效或已停用，请联系管理员。")
+    earlier = request.cookies.get(COOKIE)
+    if earlier:
+        end_session(store, token=earlier)
     response = RedirectResponse("/ui/", status_code=303)
-    response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", max_age=12 * 3600)
+    _set_cookie(request, response, COOKIE, token, max(1, round(settings.ui_session_hours * 3600)))
+    _delete_cookie(request, response, LOGIN_COOKIE, path="/ui/login")
     return response
 
 
-@router.get("/logout")
-def logout(request: Request) -> Response:
-    request.app.state.ui_sessions.pop(request.cookies.get(COOKIE, ""), None)
+@router.get("/logout", response_class=HTMLResponse)
+def logout_page(request: Request) -> Response:
+    """A confirmation form: a GET (a link, or another site's <img>) logs nobody out."""
+    session = _session(request)
+    if session is None:
+        return RedirectResponse("/ui/login", status_code=303)
+    return _render(request, "logout.html", session)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: CsrfToken = "") -> Response:
+    session = _require_form(request, csrf_token, "asker")
+    if isinstance(session, Response):
+        return session
+    end_session(request.app.state.store, token=request.cookies.get(COOKIE, ""))
     response = RedirectResponse("/ui/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    _delete_cookie(request, response, COOKIE)
     return response
 
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue(request: Request, module: str | None = None) -> Response:
-    key = _require(request)
-    if isinstance(key, Response):
-        return key
-    questions = list_queue(request.app.state.store, tenant=key.tenant, module=module or None)
-    return _render(request, "queue.html", key, questions=questions, module=module or "",
+    session = _require(request)
+    if isinstance(session, Response):
+        return session
+    questions = list_queue(request.app.state.store, tenant=session.key.tenant, module=module or None)
+    return _render(request, "queue.html", session, questions=questions, module=module or "",
                    open_p1=sum(q.urgency == "P1" for q in questions))
 
 
 @router.get("/questions/{question_id}", response_class=HTMLResponse)
 def question(request: Request, question_id: QuestionId) -> Response:
-    key = _require(request)
-    if isinstance(key, Response):
-        return key
-    return _render(request, "question.html", key, q=_own_question(request, key, question_id))
+    session = _require(request)
+    if isinstance(session, Response):
+        return session
+    return _render(request, "question.html", session, q=_own_question(request, session.key, question_id))
 
 
 @router.post("/questions/{question_id}/review")
@@ -142,11 +262,12 @@ def review(
     suggestion_rank: Annotated[int | None, Form(ge=1, le=50)] = None,
     edited_answer: Annotated[str | None, Form(max_length=8000)] = None,
     note: Annotated[str | None, Form(max_length=2000)] = None,
+    csrf_token: CsrfToken = "",
 ) -> Response:
-    key = _require(request)
-    if isinstance(key, Response):
-        return key
-    store = request.app.state.store
+    session = _require_form(request, csrf_token)
+    if isinstance(session, Response):
+        return session
+    key, store = session.key, request.app.state.store
     _own_question(request, key, question_id)
     try:
         record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(decision),
@@ -154,7 +275,7 @@ def review(
                       edited_answer=edited_answer if decision == "edit" else None, note=note or None)
     except (ValueError, ConflictError, NotFoundError) as exc:
         stored = get_question(store, tenant=key.tenant, question_id=question_id)
-        return _render(request, "question.html", key, status_code=409, q=stored, error=str(exc))
+        return _render(request, "question.html", session, status_code=409, q=stored, error=str(exc))
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote(DONE[decision])}", status_code=303)
 
 
@@ -164,15 +285,17 @@ def retag(
     question_id: QuestionId,
     module: Annotated[str, Form(max_length=50)],
     urgency: Annotated[str, Form(pattern="^P[123]$")],
+    csrf_token: CsrfToken = "",
 ) -> Response:
-    key = _require(request)
-    if isinstance(key, Response):
-        return key
+    session = _require_form(request, csrf_token)
+    if isinstance(session, Response):
+        return session
+    key = session.key
     stored = _own_question(request, key, question_id)
     try:
         get_taxonomy(request).check_tags(module, urgency)
     except ValueError as exc:
-        return _render(request, "question.html", key, status_code=422, q=stored, error=str(exc))
+        return _render(request, "question.html", session, status_code=422, q=stored, error=str(exc))
     # The form always sends both; only what changed is a correction.
     changed_module = module if module != stored.module else None
     changed_urgency = urgency if urgency != stored.urgency else None
@@ -185,48 +308,49 @@ def retag(
 
 @router.get("/sources", response_class=HTMLResponse)
 def source(request: Request, uri: str) -> Response:
-    key = _require(request, "asker")
-    if isinstance(key, Response):
-        return key
-    chunks = request.app.state.tenants.get(key.tenant).source(uri)
+    session = _require(request, "asker")
+    if isinstance(session, Response):
+        return session
+    chunks = request.app.state.tenants.get(session.key.tenant).source(uri)
     if not chunks:
         raise HTTPException(status_code=404, detail=f"no source {uri}")
     url = (chunks[0].url or "") if "#" in uri else (chunks[0].url or "").split("#")[0]
-    return _render(request, "source.html", key, uri=uri, chunks=chunks, url=url or None)
+    return _render(request, "source.html", session, uri=uri, chunks=chunks, url=url or None)
 
 
 @router.get("/ask", response_class=HTMLResponse)
 def ask_page(request: Request) -> Response:
-    key = _require(request, "asker")
-    if isinstance(key, Response):
-        return key
-    return _render(request, "ask.html", key)
+    session = _require(request, "asker")
+    if isinstance(session, Response):
+        return session
+    return _render(request, "ask.html", session)
 
 
 @router.post("/ask", response_class=HTMLResponse)
-def ask(request: Request, question: Annotated[str, Form(max_length=4000)]) -> Response:
-    key = _require(request, "asker")
-    if isinstance(key, Response):
-        return key
+def ask(request: Request, question: Annotated[str, Form(max_length=4000)], csrf_token: CsrfToken = "") -> Response:
+    session = _require_form(request, csrf_token, "asker")
+    if isinstance(session, Response):
+        return session
+    key = session.key
     try:
         result = request.app.state.tenants.get(key.tenant).suggest(question)
     except InvalidQuestionError as exc:
-        return _render(request, "ask.html", key, status_code=422, question=question, error=str(exc))
+        return _render(request, "ask.html", session, status_code=422, question=question, error=str(exc))
     except TenantNotReadyError:
-        return _render(request, "ask.html", key, status_code=503, question=question,
+        return _render(request, "ask.html", session, status_code=503, question=question,
                        error="本单位的知识库尚未建立索引，请联系管理员。")
     question_id = record_question(request.app.state.store, tenant=key.tenant, result=result, asker=key.name,
                                   key_id=key.id)
-    return _render(request, "ask.html", key, question=question,
+    return _render(request, "ask.html", session, question=question,
                    result=SuggestResponse.from_result(result, question_id=question_id))
 
 
 @router.get("/stats", response_class=HTMLResponse)
 def stats(request: Request) -> Response:
-    key = _require(request)
-    if isinstance(key, Response):
-        return key
+    session = _require(request)
+    if isinstance(session, Response):
+        return session
     taxonomy = get_taxonomy(request)
-    data = review_stats(request.app.state.store, tenant=key.tenant)
+    data = review_stats(request.app.state.store, tenant=session.key.tenant)
     rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
-    return _render(request, "stats.html", key, rows=rows, tags=data["tags"])
+    return _render(request, "stats.html", session, rows=rows, tags=data["tags"])

@@ -11,7 +11,19 @@ indistinguishable from a missing one.
 """
 
 from assistant.store.engine import ConflictError, NotFoundError, open_store
-from assistant.store.keys import ApiKey, Role, create_key, find_key
+from assistant.store.keys import (
+    ApiKey,
+    KeyInfo,
+    Role,
+    UiSession,
+    create_key,
+    create_session,
+    end_session,
+    find_key,
+    find_session,
+    list_keys,
+    revoke_key,
+)
 from assistant.store.questions import (
     StoredQuestion,
     StoredReview,
@@ -37,6 +49,7 @@ from assistant.store.schema import (
     suggestions,
     tag_corrections,
     tenants,
+    ui_sessions,
 )
 from assistant.store.stats import review_stats, tag_changes
 from assistant.store.tenants import Tenant, TenantSummary, create_tenant, get_tenant, list_tenants
@@ -48,6 +61,8 @@ __all__ = [
     "Tenant",
     "TenantSummary",
     "ApiKey",
+    "KeyInfo",
+    "UiSession",
     "StoredQuestion",
     "StoredSuggestion",
     "StoredReview",
@@ -68,6 +83,11 @@ __all__ = [
     "learned_documents",
     "create_key",
     "find_key",
+    "list_keys",
+    "revoke_key",
+    "create_session",
+    "find_session",
+    "end_session",
     "review_stats",
     "tag_changes",
     "correct_tags",
@@ -83,4 +103,5 @@ __all__ = [
     "reviews",
     "tag_corrections",
     "learned",
+    "ui_sessions",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text
 
-from assistant.store.schema import api_keys, learned, questions, tag_corrections
+from assistant.store.schema import api_keys, learned, questions, tag_corrections, ui_sessions
 from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = ["MIGRATIONS"]
@@ -27,4 +27,11 @@ def _add_tag_corrections(conn: Connection) -> None:
     tag_corrections.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _add_tenants, 3: _add_tag_corrections}
+def _add_ui_sessions(conn: Connection) -> None:
+    """4: review-page sessions in the store instead of one process's memory (a new table; nothing stored changes)."""
+    ui_sessions.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions,
+}

@@ -24,10 +24,10 @@ from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = [
     "SCHEMA_VERSION", "ROLES", "metadata", "schema_version", "tenants", "api_keys", "questions", "suggestions",
-    "reviews", "tag_corrections", "learned", "tenant_column",
+    "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 ROLES = ("asker", "expert", "admin")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -134,4 +134,14 @@ learned = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     tenant_column(index=True),
 )
-
+# Logged-in review pages, shared by every API worker process. The id is the SHA-256 of the cookie's random token
+# (a copy of the table logs nobody in); the key is re-checked on every request, so revoking it ends the session.
+ui_sessions = Table(
+    "ui_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("key_id", Id, ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)

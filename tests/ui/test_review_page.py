@@ -159,8 +159,37 @@ def test_expert_works_through_the_queue_in_the_browser(server, browser):
     assert "紧急程度被更正 1 个" in page.inner_text("#tag-corrections")
     assert page.query_selector("#chart rect") is not None
     page.screenshot(path=str(ARTIFACTS / "stats.png"), full_page=True)
+
+    # Logging out is the header's form (a POST with the page's token); the session is gone for every tab.
+    page.click("#logout button")
+    page.wait_for_url("**/ui/login")
+    phone.goto(f"{base}/ui/queue")
+    assert "/ui/login" in phone.url
     page.close()
     phone.close()
+
+
+def test_a_form_posted_from_another_origin_is_refused(server, browser):
+    base, keys = server
+    asked = _ask(base, keys["asker"], "采购订单审核时提示预算不足")
+    page = browser.new_page()
+    page.goto(f"{base}/ui/login")
+    page.fill("#api_key", keys["expert"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/queue")
+    # Another port of the same host is another origin but the same site, so Chromium sends the SameSite=Strict
+    # session cookie with its form: only the Origin check stands between it and a recorded review (issue #15).
+    sibling = f"http://127.0.0.1:{_free_port()}/"
+    form = (f'<form method="post" action="{base}/ui/questions/{asked["question_id"]}/review">'
+            '<input name="decision" value="reject"><input name="note" value="跨站"></form>'
+            "<script>document.forms[0].submit()</script>")
+    page.route(sibling, lambda route: route.fulfill(body=form, content_type="text/html"))
+    page.goto(sibling)
+    page.wait_for_url(f"{base}/ui/**")
+    assert "请求被拒绝" in page.inner_text("main")
+    state = httpx.get(f"{base}/v1/questions/{asked['question_id']}", headers={"X-API-Key": keys["expert"]}).json()
+    assert state["status"] == "open" and state["reviews"] == []
+    page.close()
 
 
 def test_ask_box_shows_suggestions_and_bad_key_is_refused(server, browser):
@@ -174,7 +203,7 @@ def test_ask_box_shows_suggestions_and_bad_key_is_refused(server, browser):
     page.click("button[type=submit]")
     page.wait_for_url("**/ui/ask")
     page.fill("#question", "出库的时候说库存不够，可是货架上明明有货")
-    page.click("button[type=submit]")
+    page.click("form[action='/ui/ask'] button[type=submit]")  # not the header's 退出
     page.wait_for_selector("#result")
     assert "待专家确认" in page.inner_text("#result")
     page.screenshot(path=str(ARTIFACTS / "ask.png"), full_page=True)

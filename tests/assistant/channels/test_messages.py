@@ -50,3 +50,13 @@ def test_answer_marks_every_draft_and_links_its_source(assistant):
     _, plain = render_answer(result, question_id=7, module_label="库存", drafts=3, bot_name="ERP助手",
                              public_url=None, mention=None)
     assert "`kb://faq/t-inv-1`" in plain and plain.count("【待专家确认】") == len(result.suggestions[:3])
+
+
+def test_only_web_addresses_become_links_in_chat():
+    from assistant.channels.messages import source_link
+
+    public = "https://erp-assist.example"
+    assert source_link("kb://sop/a#b", "https://docs.example/sop/a", public) == "https://docs.example/sop/a"
+    for script in ("javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "JaVaScRiPt:alert(1)"):
+        assert source_link("kb://sop/a#b", script, public) == f"{public}/ui/sources?uri=kb%3A%2F%2Fsop%2Fa%23b"
+        assert source_link("kb://sop/a#b", script, None) is None
