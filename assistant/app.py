@@ -16,9 +16,10 @@ import ipaddress
 import json
 import logging
 import math
+import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -26,8 +27,11 @@ from fastapi import FastAPI, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,10 +96,15 @@ def _local_client(request: Request) -> bool:
 
 
 class _Metrics:
-    """Prometheus metrics in a registry of this app's own (no process-global state)."""
+    """Prometheus metrics in a registry of this app's own (no process-global state).
+
+    Under ``erp-assist serve --workers N`` (``PROMETHEUS_MULTIPROC_DIR`` set) counters and histograms are kept
+    in files shared by the workers, and a scrape of any worker adds them up; collectors that read current
+    state (the serving build, the group gauges) answer from the worker that was scraped."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._state_collectors: list[Collector] = []
         self.requests = Counter("erp_assist_requests", "HTTP requests", ["route", "method", "status"],
                                 registry=self.registry)
         self.latency = Histogram("erp_assist_request_seconds", "HTTP request latency", ["route"],
@@ -103,10 +112,37 @@ class _Metrics:
                                  registry=self.registry)
         self.suggestions = Counter("erp_assist_suggestions_served", "Draft answers returned", registry=self.registry)
         self.abstained = Counter("erp_assist_abstained", "Questions answered with no draft", registry=self.registry)
-        self.build = Gauge("erp_assist_index_build", "Serving index build (label) per opened tenant",
-                           ["build_id", "tenant"], registry=self.registry)
         self.store_busy = Counter("erp_assist_store_busy", "Requests answered 503: the review store was busy",
                                   ["route"], registry=self.registry)
+
+    def add_state_collector(self, collector: Collector) -> None:
+        """A collector computed at scrape time from this process's state."""
+        self.registry.register(collector)
+        self._state_collectors.append(collector)
+
+    def exposition(self) -> bytes:
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        for collector in self._state_collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+
+class _ServingBuilds(Collector):
+    """``erp_assist_index_build{build_id, tenant}``: the build each opened tenant serves."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("erp_assist_index_build", "Serving index build (label) per opened tenant",
+                                   labels=["build_id", "tenant"])
+        tenants = getattr(self.app.state, "tenants", None)
+        for tenant, served in (tenants.loaded() if tenants is not None else {}).items():
+            family.add_metric([served.index.build_id, tenant], 1)
+        yield family
 
 
 # Input the service cannot echo or keep ------------------------------------------------------------------
@@ -308,7 +344,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _warn_about_open_metrics(settings)
-        app.state.store = open_store(settings.database_url)
+        app.state.store = open_store(settings.database_url, busy_timeout_seconds=settings.store_busy_timeout_seconds)
         app.state.tenants = TenantPool(settings, assistant=assistant).load()
         register_group_metrics(app)
         yield
@@ -318,8 +354,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
                   description="Suggested answers for ERP support groups, with sources, tags and expert review.")
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
-    app.state.ui_sessions = {}
     metrics = _Metrics()
+    metrics.add_state_collector(_ServingBuilds(app))
     app.state.metrics = metrics
 
     @app.middleware("http")
@@ -376,10 +412,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             return JSONResponse({"detail": "/metrics answers only this machine while "
                                  "ERP_ASSIST_METRICS_TOKEN is unset; set it (and send Authorization: Bearer "
                                  "<token>), or set ERP_ASSIST_METRICS_PUBLIC=true"}, status_code=403)
-        metrics.build.clear()
-        for tenant, served in app.state.tenants.loaded().items():
-            metrics.build.labels(served.index.build_id, tenant).set(1)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(health.router)
     app.include_router(suggest.router)

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine, select
 
 from assistant.channels.base import ChannelAdapter, OutgoingReply, Sent
@@ -450,11 +450,9 @@ _register_lock = threading.Lock()
 
 
 def register_group_metrics(app: Any) -> None:
-    """Add the group gauges to the app's own registry (``app.state.metrics.registry``), once."""
+    """Add the group gauges to the app's metrics (computed at each scrape), once."""
     with _register_lock:
         if getattr(app.state, "group_metrics_registered", False):
             return
-        registry: CollectorRegistry = app.state.metrics.registry
-        settings = app.state.settings
-        registry.register(GroupMetricsCollector(lambda: app.state.store, settings))
+        app.state.metrics.add_state_collector(GroupMetricsCollector(lambda: app.state.store, app.state.settings))
         app.state.group_metrics_registered = True

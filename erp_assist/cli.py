@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -211,11 +213,19 @@ def serve(
     console.print(f"serving on http://{host}:{port} with {workers} worker{'s' if workers > 1 else ''}  "
                   f"(docs: http://{host}:{port}/docs)")
     if workers == 1:
+        settings = settings.model_copy(update={"api_host": host, "api_port": port})
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
-    else:
-        # Each worker process builds its app from the same environment (and .env) as this command read.
+        return
+    # Each worker builds its app from the same environment (and .env) as this command read, and the counters
+    # of all workers go to one directory, so a /metrics scrape of any worker adds them up.
+    metrics_dir = tempfile.mkdtemp(prefix="erp-assist-metrics-")
+    os.environ.update({"ERP_ASSIST_API_HOST": host, "ERP_ASSIST_API_PORT": str(port),
+                       "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
+    try:
         uvicorn.run("assistant.app:create_app", factory=True, workers=workers, host=host, port=port,
                     log_level="info")
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @app.command("train-classifier")

@@ -38,7 +38,15 @@ class Settings(BaseSettings):
         description="P1 recall the classifier's P1 threshold is tuned for "
                     "(on out-of-fold training predictions)",
     )
-    database_url: str = Field("sqlite:///var/erp-assist.db", description="SQLAlchemy URL of the review store")
+    database_url: str = Field(
+        "sqlite:///var/erp-assist.db",
+        description="SQLAlchemy URL of the review store: a SQLite file, or postgresql+psycopg://user:pw@host/db "
+                    "for several API processes or machines sharing one store",
+    )
+    store_busy_timeout_seconds: float = Field(
+        5.0, gt=0, le=60,
+        description="How long a request waits for a store lock or connection before answering 503 + Retry-After",
+    )
     shared_data_dir: Path = Field(
         Path(__file__).resolve().parent.parent.parent / "shared" / "data",
         description="Optional public benchmark data (AFQMC, Odoo docs) used by `erp-assist eval` when present",

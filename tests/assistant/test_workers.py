@@ -79,6 +79,11 @@ def test_two_workers_share_the_store_and_switch_builds_together(workers, embedde
     with store.connect() as conn:
         stored = Counter(conn.execute(select(questions.c.text)).scalars())
     assert len(set(ids)) == 40 and all(stored[q] == 1 for q in asked)
+    # Any worker's /metrics adds up the counters of both.
+    scrape = httpx.get(f"{base}/metrics", timeout=10).text
+    served = sum(float(line.rsplit(" ", 1)[1]) for line in scrape.splitlines()
+                 if line.startswith("erp_assist_requests_total{") and 'route="/v1/suggest"' in line)
+    assert served == 40
 
     # Twenty experts' decisions on five questions at once, spread over both workers: one wins per question.
     decisions = [(q, n) for q in ids[:5] for n in range(20)]
