@@ -17,6 +17,7 @@ from assistant.store import (
 from models.classifier import LabelledQuestion, load_labelled, write_labelled
 from models.taxonomy import load_taxonomy
 from tests.conftest import ROOT
+from tests.ui.forms import login, submit
 
 
 @pytest.fixture(scope="module")
@@ -118,18 +119,17 @@ def test_stats_count_corrections_and_export_gives_training_data(served, tmp_path
 def test_the_review_page_form_corrects_tags(served):
     client, keys, _ = served
     qid = _ask(client, keys, "出库单打印出来批次号显示不全")["question_id"]
-    assert client.post("/ui/login", data={"api_key": keys["expert"]},
-                       follow_redirects=False).status_code == 303
+    assert login(client, keys["expert"], follow_redirects=False).status_code == 303
     page = client.get(f"/ui/questions/{qid}")
     assert page.status_code == 200 and 'id="retag"' in page.text
     same = client.get(f"/v1/questions/{qid}", headers={"X-API-Key": keys["expert"]}).json()
-    moved = client.post(f"/ui/questions/{qid}/tags", data={"module": "system", "urgency": "P2"},
-                        follow_redirects=False)
+    moved = submit(client, f"/ui/questions/{qid}", f"/ui/questions/{qid}/tags",
+                   {"module": "system", "urgency": "P2"}, follow_redirects=False)
     assert moved.status_code == 303
     after = client.get(f"/v1/questions/{qid}", headers={"X-API-Key": keys["expert"]}).json()
     assert (after["module"], after["urgency"]) == ("system", "P2")
     expected = (same["module"] != "system") + (same["urgency"] != "P2")
     assert len(after["tag_corrections"]) == (1 if expected else 0)
     assert ('class="retag"' in client.get(f"/ui/questions/{qid}").text) == bool(expected)
-    bad = client.post(f"/ui/questions/{qid}/tags", data={"module": "quality", "urgency": "P2"})
+    bad = submit(client, f"/ui/questions/{qid}", f"/ui/questions/{qid}/tags", {"module": "quality", "urgency": "P2"})
     assert bad.status_code == 422 and "finance" in bad.text

@@ -47,6 +47,7 @@ from erp_assist.errors import ErpAssistError
 from erp_assist.settings import Settings
 from indexer.build import build_index
 from tests.conftest import DATA
+from tests.ui.forms import login, submit
 
 TENANTS = DATA / "tenants"
 ROLES = ("asker", "expert", "admin")
@@ -200,12 +201,13 @@ def test_review_page_shows_only_the_logged_in_keys_tenant(world):
     theirs = world.ask("beta", "会员积分兑换以后一直没扣减")["question_id"]
     ours = world.ask("acme", "外协加工费的发票怎么挂账")["question_id"]
     with TestClient(world.client.app) as browser:
-        assert browser.post("/ui/login", data={"api_key": world.keys["acme", "expert"]}).status_code == 200
+        assert login(browser, world.keys["acme", "expert"]).status_code == 200
         queue = browser.get("/ui/queue")
         assert f"/ui/questions/{ours}" in queue.text and f"/ui/questions/{theirs}" not in queue.text
         assert "兑换以后一直没扣减" not in queue.text
         assert browser.get(f"/ui/questions/{theirs}").status_code == 404
-        refused = browser.post(f"/ui/questions/{theirs}/review", data={"decision": "reject"}, follow_redirects=False)
+        refused = submit(browser, "/ui/queue", f"/ui/questions/{theirs}/review", {"decision": "reject"},
+                         follow_redirects=False)
         assert refused.status_code == 404
         assert browser.get("/ui/sources", params={"uri": "kb://faq/b-crm-1"}).status_code == 404
         assert MARK["acme"] in browser.get("/ui/sources", params={"uri": "kb://faq/shared-1"}).text
@@ -330,7 +332,7 @@ def test_a_schema_1_store_is_migrated_to_the_default_tenant(tmp_path):
                      "'2025-03-01 08:05:00')")
     engine = open_store(f"sqlite:///{path}")
     with engine.connect() as conn:
-        assert conn.execute(schema_version.select()).scalar() == SCHEMA_VERSION == 3
+        assert conn.execute(schema_version.select()).scalar() == SCHEMA_VERSION == 4
         assert inspect(conn).has_table("tag_corrections")
     [old] = list_queue(engine, tenant="default")
     assert old.text == "旧的问题" and old.tenant == "default"
