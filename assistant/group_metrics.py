@@ -176,7 +176,8 @@ def _load(engine: Engine, until: datetime, group: str | None,
     if engine.dialect.name == "sqlite":
         until = until.replace(tzinfo=None)  # SQLite keeps the UTC wall time without its offset
     own = questions.c.tenant == tenant
-    query = select(questions).where(own, questions.c.created_at < until)
+    # Chatter the off-topic gate turned away is not a question to the group's experts.
+    query = select(questions).where(own, questions.c.created_at < until, questions.c.off_topic.is_(False))
     if group is not None:
         query = query.where(questions.c.group_name == group)
     with engine.connect() as conn:
@@ -441,7 +442,7 @@ class GroupMetricsCollector(Collector):
             for score in stats.leaderboard:
                 f["points"].add_metric([tenant, score.expert], score.points)
             tags = tag_changes(engine, tenant=tenant)
-            for head in ("module", "urgency"):
+            for head in ("module", "urgency", "off_topic"):
                 f["retagged"].add_metric([tenant, head], tags[f"{head}_changed_rate"])
         yield from f.values()
 

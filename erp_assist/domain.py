@@ -184,6 +184,9 @@ class SuggestResult:
     suggestions: list[Suggestion]
     abstained: bool
     build_id: str | None = None
+    # Not a question about the ERP (greetings, thanks, chatter): no drafts, urgency P3, nobody paged.
+    off_topic: bool = False
+    off_topic_probability: float | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,17 @@ class Settings(BaseSettings):
         description="ERP modules and urgency levels",
     )
     classifier_report_dir: Path = Field(Path("var/models/report"), description="`train-classifier` report output")
+    offtopic_data_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "models" / "data" / "offtopic",
+        description="Group chatter that is not an ERP question (JSONL with a text field): the gate's negatives",
+    )
+    gate_path: Path = Field(Path("var/models/gate.joblib"), description="Trained off-topic gate file")
+    off_topic_gate: bool = Field(True, description="Turn away messages that are not about the ERP (no drafts, P3)")
+    gate_erp_recall_target: float = Field(
+        0.995, gt=0.0, le=1.0,
+        description="Share of ERP questions the gate's threshold lets through (on out-of-fold training "
+                    "predictions); lower gates more chatter and more real questions",
+    )
     classifier_approaches: list[str] = Field([], description="Approaches compared by `train-classifier` ([] = all)")
     classifier_cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of `train-classifier`")
     # The same default as models.classifier.P1_RECALL_TARGET (a test keeps them equal): 0.99 on the training

@@ -32,6 +32,19 @@ def _add_ui_sessions(conn: Connection) -> None:
     ui_sessions.create(conn, checkfirst=True)
 
 
+def _add_off_topic(conn: Connection) -> None:
+    """5: the off-topic flag on questions (everything stored so far was taken as on topic) and on tag
+    corrections."""
+    default = "false" if conn.dialect.name == "postgresql" else "0"
+    columns = {"questions": [f"off_topic BOOLEAN NOT NULL DEFAULT {default}"],
+               "tag_corrections": ["off_topic BOOLEAN", "previous_off_topic BOOLEAN"]}
+    for table, definitions in columns.items():
+        existing = {c["name"] for c in inspect(conn).get_columns(table)}
+        for definition in definitions:
+            if definition.split()[0] not in existing:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {definition}"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions,
+    2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions, 5: _add_off_topic,
 }

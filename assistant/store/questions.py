@@ -59,6 +59,8 @@ class TagCorrection:
     previous_urgency: str
     reviewer: str
     created_at: datetime
+    off_topic: bool | None = None  # None: this correction left the off-topic flag alone
+    previous_off_topic: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class StoredQuestion:
     suggestions: list[StoredSuggestion]
     reviews: list[StoredReview]
     tag_corrections: list[TagCorrection] = field(default_factory=list)
+    off_topic: bool = False
 
 
 def record_question(engine: Engine, *, tenant: str, result: SuggestResult, asker: str | None = None,
@@ -98,6 +101,7 @@ def record_question(engine: Engine, *, tenant: str, result: SuggestResult, asker
                 urgency=c.urgency.value, module_confidence=c.module_confidence,
                 urgency_confidence=c.urgency_confidence, cues=json.dumps(c.cues, ensure_ascii=False),
                 abstained=result.abstained, build_id=result.build_id, key_id=key_id, status="open", created_at=now(),
+                off_topic=result.off_topic,
                 tenant=tenant,
             )
         ).inserted_primary_key[0]
@@ -120,7 +124,7 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
         id=row.id, text=row.text, asker=row.asker, group=row.group_name, module=row.module, urgency=row.urgency,
         module_confidence=row.module_confidence, urgency_confidence=row.urgency_confidence,
         cues=json.loads(row.cues), abstained=row.abstained, status=row.status, key_id=row.key_id,
-        tenant=row.tenant, created_at=aware(row.created_at),
+        tenant=row.tenant, created_at=aware(row.created_at), off_topic=bool(row.off_topic),
         suggestions=[StoredSuggestion(d.rank, d.score, d.draft, d.source_type, d.source_id, d.uri, d.url, d.title,
                                       d.excerpt) for d in drafts],
         reviews=[StoredReview(r.id, r.suggestion_rank, r.decision, r.edited_answer, r.note, r.reviewer,
@@ -131,7 +135,7 @@ def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
 
 def _tag_correction(row) -> TagCorrection:  # noqa: ANN001
     return TagCorrection(row.id, row.module, row.urgency, row.previous_module, row.previous_urgency,
-                         row.reviewer, aware(row.created_at))
+                         row.reviewer, aware(row.created_at), row.off_topic, row.previous_off_topic)
 
 
 def _question_row(conn: Connection, tenant: str, question_id: int, *, lock: bool = False):  # noqa: ANN202
@@ -151,8 +155,10 @@ def get_question(engine: Engine, *, tenant: str, question_id: int) -> StoredQues
 
 
 def list_queue(engine: Engine, *, tenant: str, module: str | None = None, limit: int = 100) -> list[StoredQuestion]:
-    """``tenant``'s open questions, P1 first, then oldest first."""
-    query = select(questions).where(questions.c.tenant == tenant, questions.c.status == "open")
+    """``tenant``'s open questions, P1 first, then oldest first; messages turned away as off-topic are not in
+    it."""
+    query = select(questions).where(questions.c.tenant == tenant, questions.c.status == "open",
+                                    questions.c.off_topic.is_(False))
     if module:
         query = query.where(questions.c.module == module)
     query = query.order_by(questions.c.urgency, questions.c.created_at, questions.c.id).limit(limit)
@@ -229,22 +235,26 @@ def reopen_question(engine: Engine, *, tenant: str, question_id: int, reviewer: 
 
 
 def correct_tags(engine: Engine, *, tenant: str, question_id: int, reviewer: str, module: str | None = None,
-                 urgency: str | None = None) -> TagCorrection:
-    """An expert sets the module and/or urgency of a question, open or answered: the question takes them (the
-    queue re-sorts) and the correction is appended to its trail with the tags it replaced. Validating the
-    labels against the taxonomy is the caller's job; the store does not know it."""
-    if module is None and urgency is None:
-        raise ValueError("give a module, an urgency or both")
+                 urgency: str | None = None, off_topic: bool | None = None) -> TagCorrection:
+    """An expert sets the module, urgency and/or off-topic flag of a question, open or answered: the question
+    takes them (the queue re-sorts; a question marked on topic joins it, one marked off-topic leaves it) and the
+    correction is appended to its trail with the tags it replaced. Validating the labels against the taxonomy
+    is the caller's job; the store does not know it."""
+    if module is None and urgency is None and off_topic is None:
+        raise ValueError("give a module, an urgency, the off-topic flag or several")
     with writing(engine) as conn:
         row = _question_row(conn, tenant, question_id, lock=True)
         at = now()
         correction_id = conn.execute(insert(tag_corrections).values(
             question_id=question_id, module=module, urgency=urgency, previous_module=row.module,
-            previous_urgency=row.urgency, reviewer=reviewer, created_at=at,
+            previous_urgency=row.urgency, reviewer=reviewer, created_at=at, off_topic=off_topic,
+            previous_off_topic=row.off_topic,
         )).inserted_primary_key[0]
         conn.execute(update(questions).where(questions.c.id == question_id).values(
-            module=module or row.module, urgency=urgency or row.urgency))
-    return TagCorrection(correction_id, module, urgency, row.module, row.urgency, reviewer, at)
+            module=module or row.module, urgency=urgency or row.urgency,
+            off_topic=row.off_topic if off_topic is None else off_topic))
+    return TagCorrection(correction_id, module, urgency, row.module, row.urgency, reviewer, at, off_topic,
+                         bool(row.off_topic))
 
 
 def expert_labelled_questions(engine: Engine, *, tenant: str) -> list[StoredQuestion]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from erp_assist.settings import DEFAULT_TENANT
@@ -27,7 +28,7 @@ __all__ = [
     "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 ROLES = ("asker", "expert", "admin")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -76,6 +77,8 @@ questions = Table(
     Column("status", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     tenant_column(index=True),
+    # Turned away by the off-topic gate (or marked so by an expert): kept out of the queue and the stats.
+    Column("off_topic", Boolean, nullable=False, server_default=false()),
 )
 suggestions = Table(
     "suggestions",
@@ -117,6 +120,8 @@ tag_corrections = Table(
     Column("previous_urgency", String(5), nullable=False),
     Column("reviewer", String(200), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("off_topic", Boolean),  # None: this correction left the off-topic flag alone
+    Column("previous_off_topic", Boolean),  # None on corrections stored before schema 5
 )
 learned = Table(
     "learned_faq",

@@ -18,7 +18,8 @@ def review_stats(engine: Engine, *, tenant: str) -> dict[str, Any]:
     per module — and how often experts changed the classifier's tags (of the questions reviewed or retagged)."""
     own = questions.c.tenant == tenant
     with reading(engine) as conn:
-        asked = conn.execute(select(questions.c.id, questions.c.module, questions.c.created_at).where(own)).all()
+        asked = conn.execute(select(questions.c.id, questions.c.module, questions.c.created_at)
+                             .where(own, questions.c.off_topic.is_(False))).all()
         trail = conn.execute(select(reviews).join(questions, questions.c.id == reviews.c.question_id)
                              .where(own, reviews.c.decision != "reopen").order_by(reviews.c.id)).all()
         drafts = {(d.question_id, d.rank): d.draft for d in conn.execute(
@@ -73,12 +74,17 @@ def _tag_changes(conn: Connection, tenant: str) -> dict[str, float]:
     checked = reviewed | {t.question_id for t in retags}
     module_changed = {t.question_id for t in retags if t.module and t.module != t.previous_module}
     urgency_changed = {t.question_id for t in retags if t.urgency and t.urgency != t.previous_urgency}
+    # Either way: a real question the gate turned away, or chatter it let through.
+    gate_changed = {t.question_id for t in retags
+                    if t.off_topic is not None and t.off_topic != bool(t.previous_off_topic)}
     return {
         "checked": len(checked),
         "module_changed": len(module_changed),
         "urgency_changed": len(urgency_changed),
+        "off_topic_changed": len(gate_changed),
         "module_changed_rate": len(module_changed) / len(checked) if checked else 0.0,
         "urgency_changed_rate": len(urgency_changed) / len(checked) if checked else 0.0,
+        "off_topic_changed_rate": len(gate_changed) / len(checked) if checked else 0.0,
     }
 
 

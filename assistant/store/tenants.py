@@ -63,7 +63,8 @@ def list_tenants(engine: Engine) -> list[TenantSummary]:
         keys = dict(conn.execute(select(api_keys.c.tenant, func.count()).where(api_keys.c.revoked.is_(False))
                                  .group_by(api_keys.c.tenant)).all())
         asked = dict(conn.execute(select(questions.c.tenant, func.count()).group_by(questions.c.tenant)).all())
-        waiting = dict(conn.execute(select(questions.c.tenant, func.count()).where(questions.c.status == "open")
+        waiting = dict(conn.execute(select(questions.c.tenant, func.count()).where(questions.c.status == "open",
+                                                                                 questions.c.off_topic.is_(False))
                                     .group_by(questions.c.tenant)).all())
     return [TenantSummary(Tenant(r.id, r.name, aware(r.created_at)), keys.get(r.id, 0), asked.get(r.id, 0),
                           waiting.get(r.id, 0)) for r in rows]

@@ -135,3 +135,39 @@ def test_several_processes_open_the_same_store_at_once(store_url):
         engines = list(pool.map(lambda _: open_store(store_url), range(4)))
     ids = {record_question(engine, tenant="default", result=_result("并发启动后的问题")) for engine in engines}
     assert len(ids) == 4
+
+
+def test_off_topic_messages_stay_out_of_the_queue_until_an_expert_says_otherwise(store_url):
+    store = open_store(store_url)
+    from dataclasses import replace
+
+    chatter = replace(_result("今天食堂中午吃什么", Urgency.P3), suggestions=[], abstained=True, off_topic=True)
+    lunch = record_question(store, tenant="default", result=chatter)
+    real = record_question(store, tenant="default", result=_result("月结时提示凭证未过账怎么办"))
+    assert [q.id for q in list_queue(store, tenant="default")] == [real]
+    assert get_question(store, tenant="default", question_id=lunch).off_topic
+    assert review_stats(store, tenant="default")["overall"]["questions"] == 1  # chatter is not a question
+
+    correction = correct_tags(store, tenant="default", question_id=lunch, reviewer="李工", off_topic=False)
+    assert (correction.off_topic, correction.previous_off_topic) == (False, True)
+    assert [q.id for q in list_queue(store, tenant="default")] == [real, lunch]
+    correct_tags(store, tenant="default", question_id=real, reviewer="李工", off_topic=True)
+    assert [q.id for q in list_queue(store, tenant="default")] == [lunch]
+    assert review_stats(store, tenant="default")["tags"]["off_topic_changed"] == 2
+
+
+def test_a_schema_4_store_gains_the_off_topic_flag(store_url):
+    from assistant.store import schema_version
+
+    store = open_store(store_url)
+    asked = record_question(store, tenant="default", result=_result("出库单保存提示库存不足"))
+    with store.begin() as conn:  # back to what schema 4 had
+        for table in ("questions", "tag_corrections"):
+            for column in ("off_topic", "previous_off_topic") if table == "tag_corrections" else ("off_topic",):
+                conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        conn.execute(schema_version.update().values(version=4))
+    store.dispose()
+    migrated = open_store(store_url)
+    assert [(q.id, q.off_topic) for q in list_queue(migrated, tenant="default")] == [(asked, False)]
+    correct_tags(migrated, tenant="default", question_id=asked, reviewer="李工", off_topic=True)
+    assert list_queue(migrated, tenant="default") == []
