@@ -1,15 +1,16 @@
-"""A throwaway PostgreSQL server for tests and benchmarks: ``initdb`` into a temporary directory, ``pg_ctl start``.
+"""A throwaway PostgreSQL server for tests and benchmarks: ``initdb`` into a temporary directory, then
+``pg_ctl start``.
 
     with TemporaryPostgres() as pg:
         url = pg.create_database("erp")   # postgresql+psycopg://postgres@127.0.0.1:<port>/erp
 
-Uses Debian's server (``/usr/lib/postgresql/<version>/bin``, installed by ``make postgres``) or ``initdb`` on PATH.
-``initdb`` refuses to run as root, and CI runs as root: then every server command runs as the ``postgres``
-system user that the Debian package creates, in directories handed to that user. Trust authentication on
-127.0.0.1 only, fsync off: a server for tests, never for data anyone keeps.
+Uses Debian's server (``/usr/lib/postgresql/<version>/bin``, installed by ``make postgres``) or ``initdb`` on
+PATH. ``initdb`` refuses to run as root, and CI runs as root: then every server command runs as the
+``postgres`` system user that the Debian package creates, in directories handed to that user. Trust
+authentication on 127.0.0.1 only, fsync off: a server for tests, never for data anyone keeps.
 
-``TemporaryPostgres.available()`` says whether a server can be started here, and if not why, so tests skip with
-that reason rather than fail on a machine without PostgreSQL.
+``TemporaryPostgres.available()`` says whether a server can be started here, and if not why, so tests skip
+with that reason rather than fail on a machine without PostgreSQL.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
-__all__ = ["TemporaryPostgres", "PostgresUnavailable"]
+__all__ = ["PostgresUnavailable", "TemporaryPostgres"]
 
 SYSTEM_USER = "postgres"  # created by Debian's postgresql package; runs the server when we are root
 SUPERUSER = "postgres"  # the cluster's superuser (initdb -U)
@@ -71,7 +73,7 @@ class TemporaryPostgres:
         self._root: Path | None = None
         self._as_postgres = os.geteuid() == 0
 
-    # -- availability -------------------------------------------------------------------------------------------
+    # -- availability ----------------------------------------------------------------------------------------
 
     @staticmethod
     def available() -> tuple[bool, str]:
@@ -85,22 +87,22 @@ class TemporaryPostgres:
             try:
                 pwd.getpwnam(SYSTEM_USER)
             except KeyError:
-                return False, (f"running as root and there is no {SYSTEM_USER!r} system user to run initdb as "
-                               "(Debian's postgresql package creates it)")
+                return False, (f"running as root and there is no {SYSTEM_USER!r} system user to run initdb "
+                               "as (Debian's postgresql package creates it)")
             if not (shutil.which("runuser") or shutil.which("setpriv")):
                 return False, f"running as root and neither runuser nor setpriv can switch to {SYSTEM_USER!r}"
         return True, ""
 
-    # -- lifecycle ----------------------------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------------------
 
-    def __enter__(self) -> TemporaryPostgres:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self) -> TemporaryPostgres:
+    def start(self) -> Self:
         ok, why = self.available()
         if not ok:
             raise PostgresUnavailable(why)
@@ -135,7 +137,7 @@ class TemporaryPostgres:
             raise RuntimeError("the server is not started: use `with TemporaryPostgres() as pg:` or start()")
         return self._root / "data"
 
-    # -- databases ----------------------------------------------------------------------------------------------
+    # -- databases -------------------------------------------------------------------------------------------
 
     def url(self, dbname: str = "postgres") -> str:
         """The SQLAlchemy URL of database ``dbname`` on this server."""
@@ -160,16 +162,17 @@ class TemporaryPostgres:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
-    # -- internals ----------------------------------------------------------------------------------------------
+    # -- internals -------------------------------------------------------------------------------------------
 
     def _run(self, program: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         assert self.bindir is not None
         command = [str(self.bindir / program), *args]
         if self._as_postgres:
             command = (["runuser", "-u", SYSTEM_USER, "--", *command] if shutil.which("runuser") else
-                       ["setpriv", f"--reuid={SYSTEM_USER}", f"--regid={SYSTEM_USER}", "--init-groups", *command])
+                       ["setpriv", f"--reuid={SYSTEM_USER}", f"--regid={SYSTEM_USER}", "--init-groups",
+                        *command])
         # cwd: a directory the postgres user may enter (not root's home).
-        done = subprocess.run(command, capture_output=True, text=True, cwd=self._root or "/",
+        done = subprocess.run(command, check=False, capture_output=True, text=True, cwd=self._root or "/",
                               stdin=subprocess.DEVNULL, timeout=self.start_timeout_s + 30)
         if check and done.returncode != 0:
             raise PostgresUnavailable(f"{program} {' '.join(args)} failed ({done.returncode}):\n"
@@ -193,16 +196,16 @@ class TemporaryPostgres:
     def _start_server(self) -> None:
         assert self._root is not None
         last: PostgresUnavailable | None = None
+        log = self._root / "server.log"
         for _ in range(3):  # the free port may be taken between choosing it and binding it
             self.port = _free_port()
             options = (f"-p {self.port} -k {self._root} -c listen_addresses={self.host} -c fsync=off "
                        f"-c max_connections={self.max_connections}")
             try:
-                self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(self._root / "server.log"),
+                self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-l", str(log),
                           "-t", str(self.start_timeout_s), "-w", "start")
                 return
             except PostgresUnavailable as exc:
-                log = self._root / "server.log"
                 tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 last = PostgresUnavailable(f"{exc}\nserver log:\n{tail}")
                 if "could not bind" not in tail and "already in use" not in tail:

@@ -1,4 +1,5 @@
-"""The throwaway PostgreSQL server of tests/pgcluster.py: starts, holds databases, answers SQL, is gone after."""
+"""The throwaway PostgreSQL server of tests/pgcluster.py: it starts, holds databases, answers SQL, and is gone
+after."""
 
 from __future__ import annotations
 
@@ -45,10 +46,9 @@ def test_cluster_starts_holds_two_databases_and_is_removed_on_exit():
 
 
 def test_server_is_stopped_and_removed_after_a_failure_inside():
-    with pytest.raises(ZeroDivisionError):
-        with TemporaryPostgres() as pg:
-            port, data_dir = pg.port, pg.data_dir
-            1 / 0
+    with pytest.raises(RuntimeError, match="a test failing"), TemporaryPostgres() as pg:
+        port, data_dir = pg.port, pg.data_dir
+        raise RuntimeError("a test failing while the server runs")
     assert not _accepts_connections(port)
     assert not data_dir.exists()
 
@@ -62,5 +62,6 @@ def test_postgres_url_fixture_gives_a_fresh_database(postgres_url, postgres_serv
     assert postgres_url.startswith(f"postgresql+psycopg://postgres@127.0.0.1:{postgres_server.port}/test_")
     engine = create_engine(postgres_url)
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar_one() == 0
+        tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar_one()
+    assert tables == 0
     engine.dispose()
