@@ -539,6 +539,7 @@ def prepare(workdir: Path, classifier: Path, console: Any) -> dict[str, str]:
         "ERP_ASSIST_CACHE_DIR": str(workdir / "cache"),
         "ERP_ASSIST_TENANTS_DIR": str(workdir / "tenants"),
         "ERP_ASSIST_CLASSIFIER_PATH": str(classifier),
+        "ERP_ASSIST_GATE_PATH": str(classifier.with_name("gate.joblib")),  # the off-topic gate lives beside it
         "ERP_ASSIST_RATE_LIMIT_PER_MINUTE": "1000000",  # the bench measures the service, not the rate limiter
         "ERP_ASSIST_DATABASE_URL": f"sqlite:///{workdir / 'index-build.db'}",
     }
