@@ -112,6 +112,8 @@ class _Metrics:
                                  registry=self.registry)
         self.suggestions = Counter("erp_assist_suggestions_served", "Draft answers returned", registry=self.registry)
         self.abstained = Counter("erp_assist_abstained", "Questions answered with no draft", registry=self.registry)
+        self.off_topic = Counter("erp_assist_off_topic", "Messages the off-topic gate turned away",
+                                 registry=self.registry)
         self.store_busy = Counter("erp_assist_store_busy", "Requests answered 503: the review store was busy",
                                   ["route"], registry=self.registry)
 

@@ -106,6 +106,7 @@ class SuggestResponse(BaseModel):
     cues: list[str]
     suggestions: list[SuggestionOut]
     abstained: bool
+    off_topic: bool = Field(False, description="Not a question about the ERP: no drafts, P3, stored out of the queue")
     build_id: str | None
 
     @classmethod
@@ -135,6 +136,7 @@ class SuggestResponse(BaseModel):
                 for s in result.suggestions
             ],
             abstained=result.abstained,
+            off_topic=result.off_topic,
             build_id=result.build_id,
         )
 
@@ -189,11 +191,13 @@ class TagsRequest(BaseModel):
 
     module: str | None = Field(None, max_length=50, description="The right module id (from the taxonomy)")
     urgency: Literal["P1", "P2", "P3"] | None = Field(None, description="The right urgency")
+    off_topic: bool | None = Field(None, description="false: an ERP question the gate turned away (it joins the "
+                                   "queue); true: chatter the gate let through (it leaves the queue)")
 
     @model_validator(mode="after")
     def _some(self) -> TagsRequest:
-        if self.module is None and self.urgency is None:
-            raise ValueError("give module, urgency or both")
+        if self.module is None and self.urgency is None and self.off_topic is None:
+            raise ValueError("give module, urgency, off_topic or several")
         return self
 
 
@@ -205,6 +209,8 @@ class TagCorrectionOut(BaseModel):
     previous_urgency: str
     reviewer: str
     created_at: datetime
+    off_topic: bool | None = None
+    previous_off_topic: bool | None = None
 
 
 class ReviewOut(BaseModel):
@@ -235,6 +241,7 @@ class QuestionOut(BaseModel):
     confidences: dict[str, float]
     cues: list[str]
     abstained: bool
+    off_topic: bool = False
     status: str
     created_at: datetime
     suggestions: list[StoredSuggestionOut]
@@ -246,7 +253,7 @@ class QuestionOut(BaseModel):
         return cls(
             id=q.id, question=q.text, asker=q.asker, group=q.group, module=q.module, urgency=q.urgency,
             confidences={"module": q.module_confidence, "urgency": q.urgency_confidence}, cues=q.cues,
-            abstained=q.abstained, status=q.status, created_at=q.created_at,
+            abstained=q.abstained, off_topic=q.off_topic, status=q.status, created_at=q.created_at,
             suggestions=[
                 StoredSuggestionOut(
                     rank=s.rank, score=s.score, draft=s.draft, excerpt=s.excerpt,

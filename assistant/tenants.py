@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from assistant.service import Assistant, load_or_train_classifier
+from assistant.service import Assistant, load_or_train_classifier, load_or_train_gate
 from assistant.store import (
     ConflictError,
     NotFoundError,
@@ -35,6 +35,7 @@ from indexer.index import MANIFEST, current_build_dir
 from indexer.loaders import FaqColumns
 from indexer.text import TextProcessor
 from models.classifier import QuestionClassifier
+from models.gate import OffTopicGate
 
 __all__ = [
     "PublishedBuild",
@@ -62,20 +63,21 @@ class SharedModels:
     processor: TextProcessor
     embedder: Embedder
     classifier: QuestionClassifier
+    gate: OffTopicGate | None = None  # None: the off-topic gate is switched off
 
     @classmethod
     def load(cls, settings: Settings) -> SharedModels:
         processor = TextProcessor.from_settings(settings)
         processor.warm_up()
         embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
-        return cls(processor, embedder, load_or_train_classifier(settings))
+        return cls(processor, embedder, load_or_train_classifier(settings), load_or_train_gate(settings))
 
     @classmethod
     def of(cls, assistant: Assistant) -> SharedModels:
         """The models of an already loaded assistant."""
         if assistant.classifier is None:
             raise ValueError("the assistant is not loaded; call load() before sharing its models")
-        return cls(assistant.processor, assistant.embedder, assistant.classifier)
+        return cls(assistant.processor, assistant.embedder, assistant.classifier, assistant.gate)
 
 
 class TenantPool:
@@ -132,7 +134,7 @@ class TenantPool:
         except ValueError as exc:  # e.g. a process configured for one tenant asked for another
             raise TenantNotReadyError(str(exc)) from exc
         assistant = Assistant(settings, processor=models.processor, embedder=models.embedder,
-                              classifier=models.classifier)
+                              classifier=models.classifier, gate=models.gate)
         try:
             return assistant.load()
         except IndexNotFoundError as exc:

@@ -176,6 +176,9 @@ def ask(
         console.print_json(SuggestResponse.from_result(result, question_id=None).model_dump_json())
         return
     c = result.classification
+    if result.off_topic:
+        console.print(f"[yellow]这条消息看起来与ERP无关（闲聊概率 {result.off_topic_probability:.2f}），不生成草稿。[/]")
+        return
     console.print(f"[bold]模块[/] {c.module} ({c.module_confidence:.2f})   [bold]紧急度[/] {c.urgency} "
                   f"({c.urgency_confidence:.2f})   依据: {'、'.join(c.cues) or '-'}")
     if result.abstained:
@@ -273,6 +276,14 @@ def train_classifier(
         )
     console.print(f"P1 threshold {report.p1_threshold:.3f} · saved {report.model_path} ({report.n_questions} questions)")
     console.print(f"report: {report.report_md} (+ confusion PNGs, cv_errors.jsonl)")
+    if settings.off_topic_gate:
+        from assistant.service import train_gate
+
+        with console.status("training the off-topic gate (5-fold threshold)…"):
+            gate = train_gate(settings)
+        console.print(f"off-topic gate: {gate.n_erp} ERP questions vs {gate.n_off_topic} chatter messages, threshold "
+                      f"{gate.threshold:.3f} (lets {gate.erp_recall_target:.1%} of ERP questions through out of fold)"
+                      f" · saved {settings.gate_path}")
 
 
 @app.command()
@@ -553,8 +564,12 @@ def review_retag(question_id: int,
                  module: Annotated[Optional[str], typer.Option(help="The right module id")] = None,
                  urgency: Annotated[Optional[str],
                                     typer.Option(help="The right urgency: P1, P2 or P3")] = None,
+                 off_topic: Annotated[Optional[bool], typer.Option(
+                     "--off-topic/--on-topic", help="Chatter the gate let through / an ERP question it turned away")
+                 ] = None,
                  reviewer: Annotated[str, _REVIEWER] = "cli", tenant: TenantOption = None) -> None:
-    """Correct a question's module and/or urgency; `labels export` turns corrections into training data.
+    """Correct a question's module, urgency and/or off-topic flag; `labels export` turns corrections into
+    training data.
 
     Example: erp-assist review retag 12 --urgency P1 --reviewer 李工
     """
@@ -565,13 +580,15 @@ def review_retag(question_id: int,
     try:
         load_taxonomy(settings.taxonomy_path).check_tags(module, urgency)
         stored = correct_tags(open_store(settings.database_url), tenant=settings.tenant,
-                              question_id=question_id, reviewer=reviewer, module=module, urgency=urgency)
+                              question_id=question_id, reviewer=reviewer, module=module, urgency=urgency,
+                              off_topic=off_topic)
     except ValueError as exc:
         raise _fail(exc, code=2) from exc
     except NotFoundError as exc:
         raise _fail(exc) from exc
+    gate = "" if off_topic is None else f", {'off-topic' if off_topic else 'an ERP question'}"
     console.print(f"question {question_id}: {stored.previous_module}/{stored.previous_urgency} → "
-                  f"{stored.module or stored.previous_module}/{stored.urgency or stored.previous_urgency} "
+                  f"{stored.module or stored.previous_module}/{stored.urgency or stored.previous_urgency}{gate} "
                   f"(by {stored.reviewer})")
 
 
@@ -586,25 +603,32 @@ def labels_export(
         help="Training file to write (default: <classifier data dir>/reviewed_<tenant>.jsonl)")] = None,
     tenant: TenantOption = None,
 ) -> None:
-    """Write the questions whose tags an expert set as a classifier training file; `train-classifier` then
-    learns from them and reports how it does on them with the file held out.
+    """Write the questions whose tags an expert set as training data: ERP questions for the classifier (and the
+    gate's ERP side), messages marked off-topic for the gate's chatter side; `train-classifier` then learns
+    from them and reports how it does on them with the file held out.
 
     Example: erp-assist labels export --tenant acme && erp-assist train-classifier
     """
     from assistant.store import expert_labelled_questions, open_store
     from models.classifier import LabelledQuestion, write_labelled
+    from models.gate import write_chatter
 
     settings = _settings(tenant)
     stored = expert_labelled_questions(open_store(settings.database_url), tenant=settings.tenant)
     items = [LabelledQuestion(q.text, q.module, q.urgency, f"store:{q.id}") for q in stored
-             if q.module != "unknown"]
-    if not items:
+             if q.module != "unknown" and not q.off_topic]
+    chatter = [q.text for q in stored if q.off_topic]
+    if not items and not chatter:
         raise _fail(ValueError(f"tenant {settings.tenant} has no questions with expert-set tags yet "
                                "(erp-assist review retag, or the tag form on the review page)"), code=1)
-    path = write_labelled(out or settings.classifier_data_dir / f"reviewed_{settings.tenant}.jsonl", items)
-    skipped = len(stored) - len(items)
-    console.print(f"{len(items)} questions written to {path}"
-                  + (f"; {skipped} skipped (module still unknown: set it with --module)" if skipped else ""))
+    if items:
+        path = write_labelled(out or settings.classifier_data_dir / f"reviewed_{settings.tenant}.jsonl", items)
+        skipped = len(stored) - len(items) - len(chatter)
+        console.print(f"{len(items)} questions written to {path}"
+                      + (f"; {skipped} skipped (module still unknown: set it with --module)" if skipped else ""))
+    if chatter:
+        path = write_chatter(settings.offtopic_data_dir / f"reviewed_{settings.tenant}.jsonl", chatter)
+        console.print(f"{len(chatter)} messages experts marked off-topic written to {path}")
 
 
 report_app = typer.Typer(help="Reports on how the ERP group is served.", no_args_is_help=True)

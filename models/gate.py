@@ -14,6 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from erp_assist.errors import ModelNotTrainedError
-from indexer.text import normalize
+from indexer.text import TextProcessor
 from models.classifier import TfidfFeatures
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ErpVocabulary",
     "load_chatter",
     "tune_gate_threshold",
+    "write_chatter",
 ]
 
 # Version of the saved file's layout; a file of another version is refused (and retrained by the service).
@@ -52,7 +54,7 @@ _ERP_DICTIONARY = Path(__file__).resolve().parent.parent / "indexer" / "dicts" /
 # Words of the ERP dictionary that everyday chatter uses too (a restaurant's 结账, the chat app's 登录 and 权限,
 # "明天请假", a new colleague's 入职, the personal tax app's 个税): alone they do not make a message an ERP question.
 _EVERYDAY = frozenset("""结账 登录 密码 权限 角色 接口 同步 审批流 工作流 请假 入职 离职 个税 社保 公积金 组织架构
-线索 拜访记录 客户签收 工资条 开票 折旧 停产 停线""".split())
+线索 拜访记录 客户签收 工资条 开票 折旧 停产 停线 报错 导出 打印 审核 退货 卡住 发货 收货 供应商""".split())
 _SYNONYMS = _ERP_DICTIONARY.with_name("synonyms.txt")
 # The systems themselves: a message naming one is about work in it.
 _SYSTEMS = ("erp", "sap", "s/4", "hana", "用友", "金蝶", "k3", "k/3", "云星空", "精斗云", "u8", "u9", "nc", "ncc",
@@ -72,15 +74,22 @@ class ErpVocabulary:
 
     @classmethod
     def default(cls) -> ErpVocabulary:
-        """The shipped dictionaries: a synonym group counts when its canonical word does (考勤 brings 打卡)."""
+        """The shipped dictionaries: the ERP words, and every synonym group whose canonical word is not an
+        everyday one (盘点 brings 盘库; 打印 and its group stay out)."""
         words = {line.split()[0].lower() for line in _lines(_ERP_DICTIONARY)} - _EVERYDAY
         for group in (line.lower().split() for line in _lines(_SYNONYMS)):
-            if group[0] in words:
+            if group[0] not in _EVERYDAY:
                 words.update(w for w in group if w not in _EVERYDAY)
         return cls(sorted(words) + list(_SYSTEMS))
 
     def find(self, text: str) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(m.group(0) for m in self._pattern.finditer(normalize(text))))
+        """The ERP words in ``text`` (normalized: Traditional script, full-width letters and case)."""
+        return tuple(dict.fromkeys(m.group(0) for m in self._pattern.finditer(_processor().normalize(text))))
+
+
+@cache
+def _processor() -> TextProcessor:
+    return TextProcessor()
 
 
 def _lines(path: Path) -> list[str]:
@@ -101,6 +110,16 @@ def load_chatter(directory: Path) -> list[str]:
     return texts
 
 
+def write_chatter(path: Path, texts: list[str]) -> Path:
+    """Write off-topic messages as a file ``load_chatter`` reads, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(json.dumps({"text": t, "kind": "expert"}, ensure_ascii=False) + "\n" for t in texts),
+                       encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
 def tune_gate_threshold(off_probability: np.ndarray, is_off: np.ndarray, erp_recall_target: float) -> float:
     """The lowest bar on P(off-topic) that still lets ``erp_recall_target`` of the ERP questions through.
 
@@ -109,7 +128,8 @@ def tune_gate_threshold(off_probability: np.ndarray, is_off: np.ndarray, erp_rec
     erp = np.sort(off_probability[~is_off])[::-1]
     if len(erp) == 0:
         raise ValueError("no ERP questions to tune the gate on")
-    allowed = int(np.floor(len(erp) * (1 - erp_recall_target)))  # ERP questions that may be gated off
+    # ERP questions that may be gated off (the epsilon keeps 10 × (1 - 0.9) from flooring to 0)
+    allowed = int(np.floor(len(erp) * (1 - erp_recall_target) + 1e-9))
     boundary = erp[allowed] if allowed < len(erp) else 0.0
     above = erp[allowed - 1] if allowed > 0 else 1.0
     return float(min(1.0, boundary + max((above - boundary) / 2, 1e-6)))

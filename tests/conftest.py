@@ -24,10 +24,13 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
         "data_dir": TINY_KB,
         "index_dir": tmp / "index",
         "classifier_path": tmp / "models" / "classifier.joblib",
+        "gate_path": tmp / "models" / "gate.joblib",
         "database_url": f"sqlite:///{tmp / 'erp.db'}",
         "cache_dir": tmp / "cache",
     }
     values.update(overrides)
+    if "classifier_path" in overrides and "gate_path" not in overrides:
+        values["gate_path"] = Path(overrides["classifier_path"]).with_name("gate.joblib")  # trained beside it
     return Settings(**values)
 
 
@@ -50,12 +53,14 @@ def processor():
 
 @pytest.fixture(scope="session")
 def trained_classifier_path(tmp_path_factory) -> Path:
-    """A classifier trained once on the real labelled data in models/data/train."""
-    from assistant.service import load_or_train_classifier
+    """A classifier trained once on the real labelled data in models/data/train, and beside it the off-topic
+    gate trained once on that data and models/data/offtopic."""
+    from assistant.service import load_or_train_classifier, load_or_train_gate
 
     tmp = tmp_path_factory.mktemp("classifier")
     settings = make_settings(tmp)
     load_or_train_classifier(settings)
+    load_or_train_gate(settings)
     return settings.classifier_path
 
 
@@ -113,6 +118,7 @@ def settings(tmp_path, trained_classifier_path) -> Settings:
     target = tmp_path / "models" / "classifier.joblib"
     target.parent.mkdir(parents=True)
     shutil.copy(trained_classifier_path, target)
+    shutil.copy(trained_classifier_path.with_name("gate.joblib"), target.with_name("gate.joblib"))
     return make_settings(tmp_path, classifier_path=target)
 
 

@@ -76,12 +76,16 @@ def _base_name(name: str) -> str:
 class Outcome:
     """What handling one message did, and the reply to send (if any)."""
 
-    kind: Literal["question", "review", "history", "duplicate", "ignored"]
+    kind: Literal["question", "off_topic", "review", "history", "duplicate", "ignored"]
     message: IncomingMessage
     question_id: int | None = None
     result: SuggestResult | None = None
     review: StoredReview | None = None
     reply: OutgoingReply | None = None
+
+
+OFF_TOPIC_REPLY = ("您好，我是ERP助手，只回答ERP系统相关的问题（单据、过账、库存、工资、权限等）。"
+                   "如有ERP问题，请在 @我 后写明问题，例如：【问题】…【期望结果】…")
 
 
 class ChannelService:
@@ -176,6 +180,10 @@ class ChannelService:
         question_id = record_question(store, tenant=self.tenant, result=result, asker=message.sender,
                                       group=message.group)
         self._remember(message, role, question_id=question_id)
+        if result.off_topic:
+            # Chatter: no drafts and no page; a word back only to someone who spoke to the bot.
+            reply = OutgoingReply(self.settings.channel_bot_name, OFF_TOPIC_REPLY) if message.mentions_bot else None
+            return Outcome("off_topic", message, question_id=question_id, result=result, reply=reply)
         urgent = result.classification.urgency.value == "P1"
         on_duty = self.settings.channel_expert_on_duty.get(message.platform) if urgent else None
         adapter = self.adapters.get(message.platform)

@@ -89,6 +89,8 @@ async def _callback(platform: str, request: Request, background: BackgroundTasks
             metrics.suggestions.inc(len(outcome.result.suggestions))
             if outcome.result.abstained:
                 metrics.abstained.inc()
+            if outcome.result.off_topic:
+                metrics.off_topic.inc()
         if outcome.reply is not None:
             background.add_task(service.deliver, outcome)
     return _answer(adapter.acknowledge())

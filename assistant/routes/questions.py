@@ -63,15 +63,16 @@ def reopen(question_id: QuestionId, body: ReopenRequest, store: StoreDep, key: E
 @router.post("/{question_id}/tags", response_model=QuestionOut)
 def retag(question_id: QuestionId, body: TagsRequest, taxonomy: TaxonomyDep, store: StoreDep,
           key: ExpertKey) -> QuestionOut:
-    """Set the right module and/or urgency: the queue re-sorts, the correction joins the question's trail, and
-    `erp-assist labels export` turns corrected questions into training data for the classifier."""
+    """Set the right module, urgency and/or off-topic flag: the queue re-sorts, the correction joins the
+    question's trail, and `erp-assist labels export` turns corrected questions into training data for the
+    classifier and the off-topic gate."""
     try:
         taxonomy.check_tags(body.module, body.urgency)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     try:
         correct_tags(store, tenant=key.tenant, question_id=question_id, reviewer=key.name, module=body.module,
-                     urgency=body.urgency)
+                     urgency=body.urgency, off_topic=body.off_topic)
         return QuestionOut.from_stored(get_question(store, tenant=key.tenant, question_id=question_id))
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc

@@ -33,6 +33,8 @@ def suggest(body: SuggestRequest, request: Request, assistant: AssistantDep, sto
     metrics.suggestions.inc(len(result.suggestions))
     if result.abstained:
         metrics.abstained.inc()
+    if result.off_topic:
+        metrics.off_topic.inc()
     question_id = record_question(store, tenant=key.tenant, result=result,
                                   asker=body.asker if on_behalf and body.asker else key.name,
                                   group=body.group if on_behalf else None, context=body.context,

@@ -285,6 +285,7 @@ def retag(
     question_id: QuestionId,
     module: Annotated[str, Form(max_length=50)],
     urgency: Annotated[str, Form(pattern="^P[123]$")],
+    topic: Annotated[str | None, Form(pattern="^(erp|off_topic)$")] = None,
     csrf_token: CsrfToken = "",
 ) -> Response:
     session = _require_form(request, csrf_token)
@@ -299,10 +300,12 @@ def retag(
     # The form always sends both; only what changed is a correction.
     changed_module = module if module != stored.module else None
     changed_urgency = urgency if urgency != stored.urgency else None
-    if changed_module is None and changed_urgency is None:
+    off_topic = None if topic is None else topic == "off_topic"
+    changed_topic = off_topic if off_topic is not None and off_topic != stored.off_topic else None
+    if changed_module is None and changed_urgency is None and changed_topic is None:
         return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类未变')}", status_code=303)
     correct_tags(request.app.state.store, tenant=key.tenant, question_id=question_id, reviewer=key.name,
-                 module=changed_module, urgency=changed_urgency)
+                 module=changed_module, urgency=changed_urgency, off_topic=changed_topic)
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote('分类已更正')}", status_code=303)
 
 

@@ -65,9 +65,27 @@ def test_bad_questions_are_422(client, body):
 
 
 def test_unanswerable_question_abstains(client):
+    body = client.post("/v1/suggest", json={"question": "集团合并报表的内部抵消怎么做"}).json()
+    assert (body["abstained"], body["off_topic"], body["suggestions"]) == (True, False, [])
+
+
+def test_chatter_is_turned_away_without_drafts_or_urgency(client, session_settings, keys):
+    from assistant.store import get_question, list_queue, open_store
+
     body = client.post("/v1/suggest", json={"question": "公司年会节目报名截止到哪天"}).json()
-    assert body["abstained"] is True
-    assert body["suggestions"] == []
+    assert (body["off_topic"], body["abstained"], body["suggestions"], body["urgency"]) == (True, False, [], "P3")
+    store = open_store(session_settings.database_url)
+    assert get_question(store, tenant="default", question_id=body["question_id"]).off_topic
+    assert body["question_id"] not in [q.id for q in list_queue(store, tenant="default")]
+    # Chatter that names an ERP document is an ERP question whatever the words around it.
+    body = client.post("/v1/suggest", json={"question": "哈哈早上好，调拨单又卡住了"}).json()
+    assert body["off_topic"] is False
+    # An expert who finds a real question turned away puts it in the queue.
+    turned_away = client.post("/v1/suggest", json={"question": "今天中午食堂吃什么"}).json()
+    corrected = client.post(f"/v1/questions/{turned_away['question_id']}/tags", json={"off_topic": False},
+                            headers={"X-API-Key": keys["expert"]})
+    assert corrected.status_code == 200 and corrected.json()["off_topic"] is False
+    assert turned_away["question_id"] in [q.id for q in list_queue(store, tenant="default")]
 
 
 def test_keys_and_roles(client, keys):

@@ -88,3 +88,20 @@ def test_history_files_are_safe_names_and_lines_are_the_chat_format(tmp_path):
     assert path.name == "cid_a_b.jsonl"
     [loaded] = load_chat_jsonl(path)  # the project's own loader reads it, masking PII as it goes
     assert (loaded.msg_id, loaded.group, loaded.role, loaded.text) == ("m1", "cid+a/b==", "asker", "手机 [手机号]")
+
+
+def test_chatter_addressed_to_the_bot_gets_one_polite_line_and_pages_nobody(service, store, assistant):
+    from assistant.channels.service import OFF_TOPIC_REPLY
+    from assistant.store import list_queue
+
+    lunch = service.handle(message("@ERP助手 今天食堂中午吃什么，急！", "c1", mentions_bot=True),
+                           assistant=assistant, store=store)
+    assert lunch.kind == "off_topic" and lunch.result.suggestions == []
+    assert lunch.reply.markdown == OFF_TOPIC_REPLY and lunch.reply.mention_user_ids == () and not lunch.reply.urgent
+    stored = get_question(store, tenant="default", question_id=lunch.question_id)
+    assert stored.off_topic and stored.urgency == "P3"
+    assert list_queue(store, tenant="default") == []
+    # The group template without the bot addressed: turned away without a word.
+    notice = service.handle(message("【问题】周五下午团建报名 【期望结果】大家接龙", "c2", minutes=1),
+                            assistant=assistant, store=store)
+    assert notice.kind == "off_topic" and notice.reply is None
