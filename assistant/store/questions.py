@@ -116,10 +116,25 @@ def record_question(engine: Engine, *, tenant: str, result: SuggestResult, asker
 
 
 def _question(conn, row) -> StoredQuestion:  # noqa: ANN001
-    drafts = conn.execute(select(suggestions).where(suggestions.c.question_id == row.id).order_by(suggestions.c.rank))
-    trail = conn.execute(select(reviews).where(reviews.c.question_id == row.id).order_by(reviews.c.id))
-    retags = conn.execute(select(tag_corrections).where(tag_corrections.c.question_id == row.id)
-                          .order_by(tag_corrections.c.id))
+    return _questions(conn, [row])[0]
+
+
+def _questions(conn, rows) -> list[StoredQuestion]:  # noqa: ANN001
+    """The questions of ``rows`` with their drafts, trails and corrections: three queries however many rows (a
+    queue of 100 read one question at a time was 300 queries, and 20 experts opening it at once slowed every
+    suggest)."""
+    ids = [row.id for row in rows]
+    drafts: dict[int, list] = {i: [] for i in ids}
+    trails: dict[int, list] = {i: [] for i in ids}
+    retags: dict[int, list] = {i: [] for i in ids}
+    for table, into, order in ((suggestions, drafts, suggestions.c.rank), (reviews, trails, reviews.c.id),
+                               (tag_corrections, retags, tag_corrections.c.id)):
+        for child in conn.execute(select(table).where(table.c.question_id.in_(ids)).order_by(order)) if ids else ():
+            into[child.question_id].append(child)
+    return [_stored(row, drafts[row.id], trails[row.id], retags[row.id]) for row in rows]
+
+
+def _stored(row, drafts, trail, retags) -> StoredQuestion:  # noqa: ANN001
     return StoredQuestion(
         id=row.id, text=row.text, asker=row.asker, group=row.group_name, module=row.module, urgency=row.urgency,
         module_confidence=row.module_confidence, urgency_confidence=row.urgency_confidence,
@@ -163,7 +178,7 @@ def list_queue(engine: Engine, *, tenant: str, module: str | None = None, limit:
         query = query.where(questions.c.module == module)
     query = query.order_by(questions.c.urgency, questions.c.created_at, questions.c.id).limit(limit)
     with reading(engine) as conn:
-        return [_question(conn, row) for row in conn.execute(query).all()]
+        return _questions(conn, conn.execute(query).all())
 
 
 def record_review(engine: Engine, *, tenant: str, question_id: int, decision: Decision, reviewer: str,
@@ -264,7 +279,7 @@ def expert_labelled_questions(engine: Engine, *, tenant: str) -> list[StoredQues
         ids = select(tag_corrections.c.question_id).distinct()
         rows = conn.execute(select(questions).where(questions.c.tenant == tenant, questions.c.id.in_(ids))
                             .order_by(questions.c.id)).all()
-        return [_question(conn, row) for row in rows]
+        return _questions(conn, rows)
 
 
 def learned_documents(engine: Engine, *, tenant: str) -> tuple[list[Document], dict[str, list[str]]]:
