@@ -1,5 +1,6 @@
 """The full knowledge-base rebuild of one tenant: its sources plus what its reviews taught, chat threads tagged by
-the classifier, the dense weight chosen on the validation set. One function for the CLI, cron and the admin API."""
+the classifier, the dense weight and the abstention chosen on the validation set, abstention also learned from
+the tenant's reviewed questions. One function for the CLI, cron and the admin API."""
 
 from __future__ import annotations
 
@@ -19,16 +20,19 @@ __all__ = ["rebuild_knowledge_base"]
 def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = None, store: Engine | None = None,
                            progress: ProgressCallback | None = None, publish: bool = True) -> BuildReport:
     """Build (and by default publish) a new index of ``settings.tenant`` — pass ``settings.for_tenant(id)`` — from
-    its sources and the learned FAQ of its reviews. Already loaded ``models`` are lent instead of reloading."""
+    its sources and the learned FAQ of its reviews; its reviewed questions (accepted: answerable, rejected:
+    not) train the abstention model beside the validation set. Already loaded ``models`` are lent instead of
+    reloading."""
     from assistant.service import module_tagger
-    from assistant.store import learned_documents, open_store
+    from assistant.store import learned_documents, open_store, review_outcomes
     from assistant.tenants import SharedModels
-    from eval.tuning import fusion_tuner
+    from eval.tuning import fusion_tuner, review_samples
 
     models = models or SharedModels.load(settings)
     engine = store or open_store(settings.database_url)
     try:
         learned = learned_documents(engine, tenant=settings.tenant)
+        reviewed = review_samples(review_outcomes(engine, tenant=settings.tenant))
     finally:
         if store is None:
             engine.dispose()
@@ -39,6 +43,7 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
         progress=progress,
         module_tagger=module_tagger(models.classifier),
         learned=learned,
-        fusion_tuner=fusion_tuner(settings, models.processor, models.embedder),
+        fusion_tuner=fusion_tuner(settings, models.processor, models.embedder, classifier=models.classifier,
+                                  reviews=reviewed),
         publish=publish,
     )

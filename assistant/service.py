@@ -20,6 +20,7 @@ from indexer.embedding import Embedder
 from indexer.index import KnowledgeIndex, current_build_dir, load_index
 from indexer.retrieval import FusionConfig, Retriever
 from indexer.text import TextProcessor, strip_chat_markup
+from models.abstention import AbstentionModel, AbstentionSignals, SignalExtractor
 from models.classifier import QuestionClassifier, load_labelled, validate_question
 from models.taxonomy import load_taxonomy
 
@@ -57,7 +58,8 @@ def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
 @dataclass(frozen=True)
 class Ranking:
     """What the assistant ranks for a question: its tags, the hits in served order (module bonus applied), and
-    the best score before the bonus, on which abstention is decided."""
+    the best score before the bonus, on which abstention is decided — by the bar, or by the build's learned
+    model when it serves (then with the signals it read and its probability that nothing answers)."""
 
     question: str
     classification: Classification
@@ -65,6 +67,23 @@ class Ranking:
     best: float
     build_id: str
     abstain_threshold: float  # the bar ``best`` is held to for this build
+    signals: AbstentionSignals | None = None
+    abstain_probability: float | None = None  # P(the knowledge base does not answer), from the learned model
+    abstain_probability_threshold: float | None = None
+
+    @property
+    def abstains(self) -> bool:
+        """Whether the question goes to an expert without drafts."""
+        if self.abstain_probability is not None and self.abstain_probability_threshold is not None:
+            return self.abstain_probability >= self.abstain_probability_threshold
+        return self.best < self.abstain_threshold
+
+    @property
+    def draft_floor(self) -> float:
+        """Drafts below the bar are left out, but a question the learned model answers keeps its best one."""
+        if self.abstain_probability is None or not self.hits:
+            return self.abstain_threshold
+        return min(self.abstain_threshold, self.hits[0].score)
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,8 @@ class _Serving:
     build_name: str
     index: KnowledgeIndex
     retriever: Retriever
+    abstention: AbstentionModel | None = None  # the learned model, when this build's abstention uses it
+    signals: SignalExtractor | None = None
 
 
 def _module_votes(hits: list[Hit]) -> dict[str, float]:
@@ -128,7 +149,31 @@ class Assistant:
 
     def _open(self, build: Path) -> _Serving:
         index = load_index(build, expected_dimension=self.embedder.dimension, settings=self.settings)
-        return _Serving(build.name, index, Retriever(index, self._processor_for(index), self.embedder))
+        processor = self._processor_for(index)
+        model = self._abstention_model(index)
+        signals = None
+        if model is not None:
+            from eval.tuning import signal_extractor
+
+            signals = signal_extractor(index, processor)
+        return _Serving(build.name, index, Retriever(index, processor, self.embedder), model, signals)
+
+    def _abstention_model(self, index: KnowledgeIndex) -> AbstentionModel | None:
+        """The build's learned abstention model when the settings let it decide: ``learned`` always, ``auto``
+        when the build's cross-validation chose it and no bar is set. ``load_index`` verified its checksum."""
+        mode = self.settings.abstain_model
+        block = (index.manifest.get("fusion") or {}).get("abstention") or {}
+        if mode == "bar" or "file" not in block:
+            return None
+        chosen = block.get("chosen") == "learned" and self.settings.abstain_threshold is None
+        if mode == "auto" and not chosen:
+            return None
+        try:
+            return AbstentionModel.load(index.path / block["file"])
+        except (OSError, ValueError) as exc:
+            raise ErpAssistError(f"build {index.build_id}: its abstention model {block['file']} cannot be "
+                                 f"read ({exc}); rebuild with `erp-assist index` or set "
+                                 "ERP_ASSIST_ABSTAIN_MODEL=bar") from exc
 
     def _processor_for(self, index: KnowledgeIndex) -> TextProcessor:
         """Questions must be tokenized exactly as the build tokenized its chunks."""
@@ -188,23 +233,32 @@ class Assistant:
         serving = self.serving
         config = FusionConfig.from_settings(self.settings, serving.index.manifest)
         hits = serving.retriever.hybrid(question, self.settings.candidate_k, config)
+        own = self.classifier.classify(question)
         classification = self.classifier.with_evidence(
-            self.classifier.classify(question),
+            own,
             _module_votes(hits[: self.settings.module_evidence_k]),
             self.settings.module_evidence_weight,
         )
         # Abstain on the evidence itself, before the module bonus can lift a weak match over the bar.
         best = hits[0].score if hits else 0.0
+        learned: dict = {}
+        if serving.abstention is not None and serving.signals is not None:
+            # The classifier's own module view, not the one blended with the hits: agreement is the signal.
+            signals = serving.signals(question, hits, own.module_scores,
+                                      dense=config.dense_weight > 0 and self.embedder is not None)
+            learned = {"signals": signals, "abstain_probability": serving.abstention.probability(signals),
+                       "abstain_probability_threshold": serving.abstention.threshold}
         hits = _boost(hits, classification.module, config.module_boost)
-        return Ranking(question, classification, hits, best, serving.index.build_id, config.abstain_threshold)
+        return Ranking(question, classification, hits, best, serving.index.build_id, config.abstain_threshold,
+                       **learned)
 
     def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
         """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
         ranking = self.rank(question)
-        abstained = ranking.best < ranking.abstain_threshold
+        abstained = ranking.abstains
         suggestions = [] if abstained else self._draft(ranking.question, ranking.hits,
                                                        top_k or self.settings.top_k,
-                                                       ranking.abstain_threshold)
+                                                       ranking.draft_floor)
         return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
                              build_id=ranking.build_id)
 

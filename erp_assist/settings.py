@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         description="A build's abstention bar still answers this share of the answerable "
                     "validation questions",
     )
+    abstain_model: Literal["bar", "learned", "auto"] = Field(
+        "auto",
+        description="What decides abstention: `bar` (best fused score below the bar), `learned` (the "
+                    "build's logistic model over retrieval signals, trained on the validation set and "
+                    "reviews; the bar when the build has none), `auto` (the learned model only when the "
+                    "build's cross-validation found it better than the bar, and abstain_threshold is unset)",
+    )
 
     # Questions
     max_question_chars: int = Field(4000, ge=1)

@@ -132,9 +132,20 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
         by_module=by_module,
         classification=classification,
         confusion=confusion,
-        abstention=abstention_metrics([not q.answerable for q in questions], [results[q.id].abstained for q in questions]),
+        abstention=_abstention(questions, results),
         latency=percentiles(latencies),
     )
+
+
+def _abstention(questions: list[GoldenQuestion], results: dict[str, SuggestResult]) -> dict[str, float]:
+    """Abstention precision and recall, and the share of answerable questions that got drafts (what abstaining
+    costs)."""
+    metrics = abstention_metrics([not q.answerable for q in questions],
+                                 [results[q.id].abstained for q in questions])
+    answerable = [q for q in questions if q.answerable]
+    if answerable:
+        metrics["answered"] = sum(not results[q.id].abstained for q in answerable) / len(answerable)
+    return metrics
 
 
 _PREDICTED: dict[str, Callable[[Classification], str]] = {"module": lambda c: c.module,

@@ -175,9 +175,10 @@ def build_index(settings: Settings, **options) -> BuildReport:  # noqa: ANN003 -
 
     Options: ``embedder``, ``processor``, ``progress``, ``publish``; ``module_tagger`` labels chunks whose source
     has no module (chat threads) from their text; ``fusion_tuner`` chooses fusion weights on the new index,
-    recorded in the manifest's ``fusion`` block; ``learned`` is what expert reviews taught (new FAQ documents,
-    alternate questions by FAQ id). A build that would shrink the published one by more than
-    ``settings.max_chunk_drop`` is written but not published (``BuildRefusedError``).
+    recorded in the manifest's ``fusion`` block (the files it returns under ``files`` go beside the build);
+    ``learned`` is what expert reviews taught (new FAQ documents, alternate questions by FAQ id). A build that
+    would shrink the published one by more than ``settings.max_chunk_drop`` is written but not published
+    (``BuildRefusedError``).
     """
     with _build_lock(settings.index_dir):
         return _build(settings, **options)
@@ -273,10 +274,20 @@ def _build(
         "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
         "vector_store": store_block,
     }
+    beside: dict[str, object] = {}
     if fusion_tuner is not None:
-        manifest["fusion"] = fusion_tuner(KnowledgeIndex(partial, manifest, chunks, backend))
+        tuned = dict(fusion_tuner(KnowledgeIndex(partial, manifest, chunks, backend)))
+        # What the tuner trained (the abstention model) is kept beside the build as plain JSON files, sealed
+        # with the rest; the manifest keeps the choices and their numbers.
+        beside = tuned.pop("files", {})
+        manifest["fusion"] = tuned
         if progress:
             progress("tune", 1, 1)
+    for name, content in beside.items():
+        if Path(name).name != name or name in (MANIFEST, CHUNKS):
+            raise ValueError(f"the fusion tuner asked for a build file named {name!r}; use a plain new file "
+                             "name")
+        (partial / name).write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
     with (partial / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")

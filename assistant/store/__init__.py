@@ -24,6 +24,7 @@ from assistant.store.keys import (
     list_keys,
     revoke_key,
 )
+from assistant.store.outcomes import ReviewOutcome, review_outcomes
 from assistant.store.questions import (
     StoredQuestion,
     StoredReview,
@@ -81,6 +82,8 @@ __all__ = [
     "record_review",
     "reopen_question",
     "learned_documents",
+    "ReviewOutcome",
+    "review_outcomes",
     "create_key",
     "find_key",
     "list_keys",
