@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from erp_assist.domain import UNKNOWN_MODULE, Chunk, Classification, Hit, SuggestResult, Suggestion
+from erp_assist.domain import UNKNOWN_MODULE, Chunk, Classification, Hit, SuggestResult, Suggestion, Urgency
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
@@ -22,9 +22,10 @@ from indexer.retrieval import FusionConfig, Retriever
 from indexer.text import TextProcessor, strip_chat_markup
 from models.abstention import AbstentionModel, AbstentionSignals, SignalExtractor
 from models.classifier import QuestionClassifier, load_labelled, validate_question
+from models.gate import OffTopicGate, load_chatter
 from models.taxonomy import load_taxonomy
 
-__all__ = ["Assistant", "Ranking", "load_or_train_classifier", "module_tagger"]
+__all__ = ["Assistant", "Ranking", "load_or_train_classifier", "load_or_train_gate", "train_gate", "module_tagger"]
 
 log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"(?<=[。！？；!?;\n])")
@@ -53,6 +54,26 @@ def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
     classifier.train(load_labelled(settings.classifier_data_dir, taxonomy))
     classifier.save(settings.classifier_path)
     return classifier
+
+
+def train_gate(settings: Settings) -> OffTopicGate:
+    """Train the off-topic gate on the classifier's ERP questions against the written chatter, and save it."""
+    erp = [item.text for item in load_labelled(settings.classifier_data_dir, load_taxonomy(settings.taxonomy_path))]
+    gate = OffTopicGate(erp_recall_target=settings.gate_erp_recall_target)
+    gate.train(erp, load_chatter(settings.offtopic_data_dir))
+    gate.save(settings.gate_path)
+    return gate
+
+
+def load_or_train_gate(settings: Settings) -> OffTopicGate | None:
+    """The saved off-topic gate (trained and saved when there is none yet); None when the gate is off."""
+    if not settings.off_topic_gate:
+        return None
+    try:
+        return OffTopicGate.load(settings.gate_path)
+    except ModelNotTrainedError as exc:
+        log.warning("%s — training the off-topic gate", exc)
+    return train_gate(settings)
 
 
 @dataclass(frozen=True)
@@ -125,14 +146,16 @@ def _similar(a: str, b: str) -> bool:
 class Assistant:
     """Classifies a question and drafts answers from the published index. ``load()`` reads models once.
 
-    Pass already loaded ``processor``, ``embedder`` and ``classifier`` to share them (one assistant per tenant)."""
+    Pass already loaded ``processor``, ``embedder``, ``classifier`` and ``gate`` to share them (one assistant per
+    tenant)."""
 
     def __init__(self, settings: Settings, *, processor: TextProcessor | None = None, embedder: Embedder | None = None,
-                 classifier: QuestionClassifier | None = None) -> None:
+                 classifier: QuestionClassifier | None = None, gate: OffTopicGate | None = None) -> None:
         self.settings = settings
         self.processor = processor or TextProcessor.from_settings(settings)
         self.embedder = embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)
         self.classifier: QuestionClassifier | None = classifier
+        self.gate: OffTopicGate | None = gate
         self._serving: _Serving | None = None
         self._lock = threading.Lock()
         self._pinned = False
@@ -143,6 +166,7 @@ class Assistant:
         self.processor.warm_up()
         self.embedder.load()
         self.classifier = self.classifier or load_or_train_classifier(self.settings)
+        self.gate = self.gate or load_or_train_gate(self.settings)
         self._pinned = build is not None
         self._serving = self._open(build or current_build_dir(self.settings.index_dir))
         return self
@@ -253,14 +277,22 @@ class Assistant:
                        **learned)
 
     def suggest(self, question: str, top_k: int | None = None) -> SuggestResult:
-        """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough."""
+        """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough;
+        ``off_topic`` (no drafts, P3) when the message is not about the ERP."""
         ranking = self.rank(question)
+        gate = self.gate.decide(ranking.question) if self.gate is not None and self.settings.off_topic_gate else None
+        if gate is not None and gate.off_topic:
+            # Chatter: nothing to draft, nobody to page, no module to guess.
+            turned_away = replace(ranking.classification, module=UNKNOWN_MODULE, urgency=Urgency.P3, cues=[])
+            return SuggestResult(ranking.question, turned_away, [], False, build_id=ranking.build_id,
+                                 off_topic=True, off_topic_probability=gate.probability)
         abstained = ranking.abstains
         suggestions = [] if abstained else self._draft(ranking.question, ranking.hits,
                                                        top_k or self.settings.top_k,
                                                        ranking.draft_floor)
         return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
-                             build_id=ranking.build_id)
+                             build_id=ranking.build_id,
+                             off_topic_probability=gate.probability if gate is not None else None)
 
     def _draft(self, question: str, hits: list[Hit], top_k: int,
                abstain_threshold: float) -> list[Suggestion]:

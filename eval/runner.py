@@ -139,12 +139,14 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
 
 def _abstention(questions: list[GoldenQuestion], results: dict[str, SuggestResult]) -> dict[str, float]:
     """Abstention precision and recall, and the share of answerable questions that got drafts (what abstaining
-    costs)."""
-    metrics = abstention_metrics([not q.answerable for q in questions],
-                                 [results[q.id].abstained for q in questions])
+    costs). A message the off-topic gate turned away got no drafts either: it counts as abstained, and
+    ``off_topic`` says how many of the answerable questions the gate took."""
+    no_drafts = {q.id: results[q.id].abstained or results[q.id].off_topic for q in questions}
+    metrics = abstention_metrics([not q.answerable for q in questions], [no_drafts[q.id] for q in questions])
     answerable = [q for q in questions if q.answerable]
     if answerable:
-        metrics["answered"] = sum(not results[q.id].abstained for q in answerable) / len(answerable)
+        metrics["answered"] = sum(not no_drafts[q.id] for q in answerable) / len(answerable)
+        metrics["off_topic"] = sum(results[q.id].off_topic for q in answerable) / len(answerable)
     return metrics
 
 

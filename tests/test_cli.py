@@ -97,6 +97,39 @@ def test_retag_then_export_labels_for_training(settings, tmp_path):
         "仓库三号门的扫码枪今天都连不上ERP", "system", "P1", "reviewed_default.jsonl:1")
 
 
+def test_chatter_marked_by_experts_becomes_gate_training_data(settings, tmp_path):
+    from dataclasses import replace
+
+    from assistant.store import get_question, list_queue, open_store, record_question
+    from erp_assist.domain import Classification, SuggestResult, Urgency
+    from models.classifier import load_labelled
+    from models.gate import load_chatter
+    from models.taxonomy import load_taxonomy
+
+    env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+           "ERP_ASSIST_CLASSIFIER_DATA_DIR": str(tmp_path / "train"),
+           "ERP_ASSIST_OFFTOPIC_DATA_DIR": str(tmp_path / "offtopic")}
+    store = open_store(env["ERP_ASSIST_DATABASE_URL"])
+    tags = Classification("inventory", Urgency.P3, 0.6, 0.6)
+    let_through = record_question(store, tenant="default", result=SuggestResult("周五下午大家去团建吗", tags, [], True))
+    turned_away = record_question(store, tenant="default", result=replace(
+        SuggestResult("扫码枪入库一直提示条码不存在", tags, [], False), off_topic=True))
+    assert [q.id for q in list_queue(store, tenant="default")] == [let_through]
+
+    marked = runner.invoke(app, ["review", "retag", str(let_through), "--off-topic", "--reviewer", "李工"], env=env)
+    assert marked.exit_code == 0 and "off-topic" in marked.output
+    back = runner.invoke(app, ["review", "retag", str(turned_away), "--on-topic", "--reviewer", "李工"], env=env)
+    assert back.exit_code == 0 and "an ERP question" in back.output
+    assert [q.id for q in list_queue(store, tenant="default")] == [turned_away]
+    assert not get_question(store, tenant="default", question_id=turned_away).off_topic
+
+    exported = runner.invoke(app, ["labels", "export"], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert load_chatter(tmp_path / "offtopic") == ["周五下午大家去团建吗"]
+    [item] = load_labelled(tmp_path / "train", load_taxonomy(settings.taxonomy_path))
+    assert item.text == "扫码枪入库一直提示条码不存在"
+
+
 def test_report_daily_prints_the_digest(settings, tmp_path):
     env = {**_env(settings), "ERP_ASSIST_DATABASE_URL": f"sqlite:///{tmp_path / 'report.db'}"}
     result = runner.invoke(app, ["report", "daily", "--date", "2025-03-03"], env=env)

@@ -133,3 +133,19 @@ def test_the_review_page_form_corrects_tags(served):
     assert ('class="retag"' in client.get(f"/ui/questions/{qid}").text) == bool(expected)
     bad = submit(client, f"/ui/questions/{qid}", f"/ui/questions/{qid}/tags", {"module": "quality", "urgency": "P2"})
     assert bad.status_code == 422 and "finance" in bad.text
+
+
+def test_the_review_page_shows_chatter_and_an_expert_moves_it_into_the_queue(served):
+    client, keys, _ = served
+    qid = _ask(client, keys, "周五下午三点在二楼会议室开会，大家别迟到")["question_id"]
+    assert login(client, keys["expert"], follow_redirects=False).status_code == 303
+    assert f"/ui/questions/{qid}" not in client.get("/ui/queue").text
+    page = client.get(f"/ui/questions/{qid}")
+    assert 'id="off-topic"' in page.text and 'value="off_topic" selected' in page.text
+    moved = submit(client, f"/ui/questions/{qid}", f"/ui/questions/{qid}/tags",
+                   {"module": "system", "urgency": "P3", "topic": "erp"}, follow_redirects=False)
+    assert moved.status_code == 303
+    after = client.get(f"/v1/questions/{qid}", headers={"X-API-Key": keys["expert"]}).json()
+    assert after["off_topic"] is False and after["tag_corrections"][-1]["previous_off_topic"] is True
+    assert f"/ui/questions/{qid}" in client.get("/ui/queue").text
+    assert "判为ERP问题" in client.get(f"/ui/questions/{qid}").text
