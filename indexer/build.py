@@ -72,15 +72,16 @@ def lexical_tokens(chunk: Chunk, processor: TextProcessor, title_weight: int) ->
 
 
 def _with_learned(documents: list[Document], extra: list[Document], alternates: dict[str, list[str]]) -> list[Document]:
-    """Add reviewed knowledge: new FAQ entries, and askers' wordings as alternates of existing FAQ entries."""
+    """Add reviewed knowledge: new FAQ entries, and askers' wordings as alternates of FAQ entries — of the
+    sources' entries and of learned ones alike (an accepted draft of a learned entry teaches it a wording too)."""
     merged = []
-    for doc in documents:
+    for doc in [*documents, *extra]:
         learned = alternates.get(doc.source_id) if doc.source_type is SourceType.FAQ else None
         if learned:
             known = list(doc.metadata.get("alternates", []))
             doc = replace(doc, metadata={**doc.metadata, "alternates": known + [a for a in learned if a not in known]})
         merged.append(doc)
-    return merged + list(extra)
+    return merged
 
 
 def _sha256(path: Path) -> str:
