@@ -19,7 +19,7 @@ import math
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -116,6 +116,8 @@ class _Metrics:
                                  registry=self.registry)
         self.store_busy = Counter("erp_assist_store_busy", "Requests answered 503: the review store was busy",
                                   ["route"], registry=self.registry)
+        self.shed = Counter("erp_assist_shed", "Requests answered 503: the worker was at capacity",
+                            registry=self.registry)
 
     def add_state_collector(self, collector: Collector) -> None:
         """A collector computed at scrape time from this process's state."""
@@ -209,6 +211,36 @@ def _is_json(content_type: str | None) -> bool:
     # versions, when there is no Content-Type at all).
     media = (content_type or "").split(";", 1)[0].strip().lower()
     return media in ("", "application/json") or (media.startswith("application/") and media.endswith("+json"))
+
+
+class _LoadShedder:
+    """Answers 503 with Retry-After at once when ``limit`` API requests are already in flight in this process.
+
+    Past what the cores can serve, every queued request waits behind all the others and everyone's answer comes
+    late; refusing the excess keeps the admitted ones fast and tells clients when to come back. Health checks
+    and /metrics are never refused."""
+
+    def __init__(self, app: ASGIApp, limit: int, on_shed: Callable[[], None]) -> None:
+        self.app = app
+        self.limit = limit
+        self.on_shed = on_shed
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(("/v1/", "/ui")):
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            self.on_shed()
+            refusal = JSONResponse({"detail": "the service is at capacity; retry in a second"}, status_code=503,
+                                   headers={"Retry-After": "1"})
+            await refusal(scope, receive, send)
+            return
+        self.in_flight += 1  # one event loop per process: no lock needed
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class _RequestGuard:
@@ -372,6 +404,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     # Added last, so outermost: the guard's 413/422 carry the headers too.
     app.add_middleware(_RequestGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(_LoadShedder, limit=settings.max_in_flight, on_shed=metrics.shed.inc)
     app.add_middleware(_SecurityHeaders, docs_paths={p for p in (app.docs_url, app.redoc_url,
                                                                  app.swagger_ui_oauth2_redirect_url) if p})
 

@@ -386,7 +386,8 @@ async def experts_loop(client: httpx.AsyncClient, keys: list[str], *, batch: int
 async def run_scenario(base_url: str, asker: str, experts: list[str], questions: list[str], *, rate: float,
                        duration_s: float, straggler_s: float, prefix: str, workers: int, batch: int,
                        server: Server) -> tuple[list[Sent], ExpertLog | None]:
-    limits = httpx.Limits(max_connections=4000, max_keepalive_connections=400)
+    # Bounded: thousands of open connections make httpx itself the bottleneck (its pool is linear per request).
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
     timeout = httpx.Timeout(duration_s + straggler_s + 30, pool=None)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout) as client:
         await warm_up(client, asker, questions, workers=workers, prefix=f"{prefix}-warm")

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     # API
     rate_limit_per_minute: int = Field(120, ge=1, description="Requests per API key per minute")
     max_body_bytes: int = Field(64_000, ge=1024, description="Largest accepted request body")
+    max_in_flight: int = Field(
+        16, ge=1, description="API requests one worker serves at once; more are answered 503 + Retry-After "
+        "at once instead of queueing behind the others",
+    )
     metrics_token: str | None = Field(
         None, description="Bearer token Prometheus must send to /metrics (set it when several tenants share the "
         "service: the group gauges name every tenant's experts)",
