@@ -13,7 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from erp_assist.domain import UNKNOWN_MODULE, Chunk, Classification, Hit, SuggestResult, Suggestion, Urgency
+from erp_assist.domain import (
+    UNKNOWN_MODULE,
+    Chunk,
+    Classification,
+    Hit,
+    SourceType,
+    Suggestion,
+    SuggestResult,
+    Urgency,
+)
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
@@ -114,6 +123,7 @@ class _Serving:
     retriever: Retriever
     abstention: AbstentionModel | None = None  # the learned model, when this build's abstention uses it
     signals: SignalExtractor | None = None
+    kb_vocabulary: frozenset[str] = frozenset()  # the FAQ's own words, which the off-topic gate never turns away
 
 
 def _module_votes(hits: list[Hit]) -> dict[str, float]:
@@ -180,7 +190,10 @@ class Assistant:
             from eval.tuning import signal_extractor
 
             signals = signal_extractor(index, processor)
-        return _Serving(build.name, index, Retriever(index, processor, self.embedder), model, signals)
+        faq_questions = [c.title for c in index.chunks if c.source_type is SourceType.FAQ]
+        kb_vocabulary = (self.gate.kb_vocabulary(faq_questions, self.settings.gate_kb_word_max_frequency)
+                         if self.gate is not None else frozenset())
+        return _Serving(build.name, index, Retriever(index, processor, self.embedder), model, signals, kb_vocabulary)
 
     def _abstention_model(self, index: KnowledgeIndex) -> AbstentionModel | None:
         """The build's learned abstention model when the settings let it decide: ``learned`` always, ``auto``
@@ -280,7 +293,8 @@ class Assistant:
         """Tags and up to ``top_k`` de-duplicated drafts; ``abstained`` when nothing is good enough;
         ``off_topic`` (no drafts, P3) when the message is not about the ERP."""
         ranking = self.rank(question)
-        gate = self.gate.decide(ranking.question) if self.gate is not None and self.settings.off_topic_gate else None
+        gate = (self.gate.decide(ranking.question, self.serving.kb_vocabulary)
+                if self.gate is not None and self.settings.off_topic_gate else None)
         if gate is not None and gate.off_topic:
             # Chatter: nothing to draft, nobody to page, no module to guess.
             turned_away = replace(ranking.classification, module=UNKNOWN_MODULE, urgency=Urgency.P3, cues=[])

@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     )
     gate_path: Path = Field(Path("var/models/gate.joblib"), description="Trained off-topic gate file")
     off_topic_gate: bool = Field(True, description="Turn away messages that are not about the ERP (no drafts, P3)")
+    gate_kb_word_max_frequency: int = Field(
+        500, ge=0,
+        description="A word of the knowledge base's FAQ questions keeps a message on topic when chatter never "
+                    "uses it and jieba's dictionary counts it less often than this (0: no such words)",
+    )
     gate_erp_recall_target: float = Field(
         0.995, gt=0.0, le=1.0,
         description="Share of ERP questions the gate's threshold lets through (on out-of-fold training "

@@ -142,6 +142,18 @@ class TextProcessor:
                 tokens.extend([b for b in bigrams if b not in self.stopwords] * self.bigram_weight)
         return tokens
 
+    def words(self, text: str) -> set[str]:
+        """What ``text`` is about: its codes and its jieba words of two characters or more, stopwords left out
+        (no character n-grams, no synonyms)."""
+        norm = self.normalize(text)
+        codes = {match.group(0) for match in _CODE.finditer(norm)}
+        cut = (word.strip() for word in self._jieba.cut(_CODE.sub(" ", norm)))
+        return codes | {w for w in cut if len(w) >= 2 and w not in self.stopwords and _WORD_OK.search(w)}
+
+    def frequency(self, word: str) -> int:
+        """How common ``word`` is in jieba's dictionary (0 when it is not there; ERP words count as common)."""
+        return int(self._jieba.FREQ.get(word) or 0)
+
     def warm_up(self) -> None:
         """Load jieba and OpenCC now instead of on the first question."""
         self.tokenize("凭证过账")

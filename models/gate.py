@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 # Version of the saved file's layout; a file of another version is refused (and retrained by the service).
-GATE_FORMAT = 1
+GATE_FORMAT = 2
 MIN_PER_SIDE = 20
 
 
@@ -48,6 +48,7 @@ class GateDecision:
     off_topic: bool
     probability: float  # that the message is not about the ERP
     erp_terms: tuple[str, ...] = ()  # ERP words in the message, which keep it on topic whatever the model says
+    kb_terms: tuple[str, ...] = ()  # words of the group's own FAQ questions (never chatter's), which do too
 
 
 _ERP_DICTIONARY = Path(__file__).resolve().parent.parent / "indexer" / "dicts" / "erp.txt"
@@ -142,6 +143,7 @@ class OffTopicGate:
         self.threshold = threshold
         self.erp_recall_target = erp_recall_target
         self.vocabulary = ErpVocabulary.default()
+        self.chatter_words: frozenset[str] = frozenset()
         self.features: TfidfFeatures | None = None
         self.model: LogisticRegression | None = None
         self.trained_at: str | None = None
@@ -163,9 +165,17 @@ class OffTopicGate:
                 out_of_fold[test] = model.predict_proba(features.transform([texts[i] for i in test]))[:, 1]
             self.threshold = tune_gate_threshold(out_of_fold, is_off, self.erp_recall_target)
             self.features, self.model = self._fit(texts, is_off, seed)
+        self.chatter_words = frozenset().union(*(_processor().words(t) for t in off_topic_texts))
         self.trained_at = datetime.now(timezone.utc).isoformat()
         self.n_erp, self.n_off_topic = len(erp_texts), len(off_topic_texts)
         return self
+
+    def kb_vocabulary(self, faq_questions: list[str], max_common_frequency: int = 500) -> frozenset[str]:
+        """The words a group's FAQ questions use that its chatter never does and everyday Chinese rarely does
+        (jieba's dictionary frequency below ``max_common_frequency``): a message naming one asks about something
+        the group answers (花呗 in a payment company's group), even when it is no ERP word."""
+        words = frozenset().union(*(_processor().words(q) for q in faq_questions)) - self.chatter_words
+        return frozenset(w for w in words if _processor().frequency(w) < max_common_frequency)
 
     @staticmethod
     def _fit(texts: list[str], is_off: np.ndarray, seed: int) -> tuple[TfidfFeatures, LogisticRegression]:
@@ -181,10 +191,14 @@ class OffTopicGate:
             raise ModelNotTrainedError("the off-topic gate is not trained; run `erp-assist train-classifier`")
         return self.model.predict_proba(self.features.transform(texts))[:, 1]
 
-    def decide(self, text: str) -> GateDecision:
+    def decide(self, text: str, kb_vocabulary: frozenset[str] = frozenset()) -> GateDecision:
+        """Off-topic when the model is sure enough and the message names nothing of the ERP's or of the group's
+        own knowledge base (``kb_vocabulary``)."""
         probability = float(self.probabilities([text])[0])
         terms = self.vocabulary.find(text)
-        return GateDecision(probability >= self.threshold and not terms, round(probability, 4), terms)
+        known = tuple(sorted(_processor().words(text) & kb_vocabulary)) if kb_vocabulary else ()
+        return GateDecision(probability >= self.threshold and not terms and not known, round(probability, 4),
+                            terms, known)
 
     def warm_up(self) -> OffTopicGate:
         if self.features is not None:
@@ -196,7 +210,8 @@ class OffTopicGate:
             raise ModelNotTrainedError("train the gate before saving it")
         path.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = {"format": GATE_FORMAT, **{name: getattr(self, name) for name in (
-            "threshold", "erp_recall_target", "features", "model", "trained_at", "n_erp", "n_off_topic")}}
+            "threshold", "erp_recall_target", "features", "model", "chatter_words", "trained_at", "n_erp",
+            "n_off_topic")}}
         partial = path.with_suffix(path.suffix + ".part")
         joblib.dump(payload, partial)
         partial.replace(path)
@@ -211,6 +226,6 @@ class OffTopicGate:
             raise ModelNotTrainedError(f"{path.name} is a gate of format {payload.get('format')}, this version "
                                        f"reads {GATE_FORMAT}; run `erp-assist train-classifier` again")
         gate = cls(payload["threshold"], payload["erp_recall_target"])
-        for name in ("features", "model", "trained_at", "n_erp", "n_off_topic"):
+        for name in ("features", "model", "chatter_words", "trained_at", "n_erp", "n_off_topic"):
             setattr(gate, name, payload[name])
         return gate.warm_up()

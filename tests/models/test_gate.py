@@ -73,3 +73,15 @@ def test_saved_gate_round_trips_and_refuses_what_it_cannot_read(gate, tmp_path):
         OffTopicGate.load(tmp_path / "missing.joblib")
     with pytest.raises(ValueError, match="at least"):
         OffTopicGate().train(["凭证过不了账"] * 30, ["收到"] * 3)
+
+
+def test_words_of_the_groups_own_faq_keep_a_message_on_topic(gate):
+    # An insurer's group: none of this is ERP vocabulary, all of it is what the group answers.
+    faq = ["车险理赔需要哪些材料", "保单退保手续费怎么算", "投保人和被保险人不一致可以吗", "今天食堂几点开饭"]
+    vocabulary = gate.kb_vocabulary(faq, 500)
+    assert {"理赔", "车险", "退保", "保单", "投保人"} <= vocabulary
+    assert not vocabulary & {"材料", "哪些", "一致", "食堂"}  # everyday words and chatter's own never count
+    message = "上周撞了护栏，车险理赔到哪一步了"
+    assert gate.decide(message).off_topic and not gate.decide(message, vocabulary).off_topic
+    assert gate.decide(message, vocabulary).kb_terms == ("理赔", "车险")
+    assert gate.decide("今天食堂中午吃什么", vocabulary).off_topic  # chatter stays chatter
