@@ -295,7 +295,7 @@ class Assistant:
         ranking = self.rank(question)
         gate = (self.gate.decide(ranking.question, self.serving.kb_vocabulary)
                 if self.gate is not None and self.settings.off_topic_gate else None)
-        if gate is not None and gate.off_topic:
+        if gate is not None and gate.off_topic and not self._asks_a_faq(ranking):
             # Chatter: nothing to draft, nobody to page, no module to guess.
             turned_away = replace(ranking.classification, module=UNKNOWN_MODULE, urgency=Urgency.P3, cues=[])
             return SuggestResult(ranking.question, turned_away, [], False, build_id=ranking.build_id,
@@ -307,6 +307,20 @@ class Assistant:
         return SuggestResult(ranking.question, ranking.classification, suggestions, abstained,
                              build_id=ranking.build_id,
                              off_topic_probability=gate.probability if gate is not None else None)
+
+    def _asks_a_faq(self, ranking: Ranking) -> bool:
+        """Whether the question is close to one of the group's own FAQ questions (character-bigram Dice of at
+        least ``gate_faq_echo`` with a top hit's question or alternate): what the group answers is never
+        chatter, however chatty its words."""
+        asked = _bigrams(self.processor.normalize(ranking.question))
+        for hit in ranking.hits[: self.settings.top_k]:
+            if hit.chunk.source_type is not SourceType.FAQ or not asked:
+                continue
+            for title in (hit.chunk.title, *hit.chunk.metadata.get("alternates", [])):
+                known = _bigrams(self.processor.normalize(title))
+                if known and 2 * len(asked & known) / (len(asked) + len(known)) >= self.settings.gate_faq_echo:
+                    return True
+        return False
 
     def _draft(self, question: str, hits: list[Hit], top_k: int,
                abstain_threshold: float) -> list[Suggestion]:

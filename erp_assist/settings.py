@@ -40,8 +40,13 @@ class Settings(BaseSettings):
         description="A word of the knowledge base's FAQ questions keeps a message on topic when chatter never "
                     "uses it and jieba's dictionary counts it less often than this (0: no such words)",
     )
+    gate_faq_echo: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="A message this close to one of the knowledge base's FAQ questions (character-bigram Dice) "
+                    "is never turned away as off-topic",
+    )
     gate_erp_recall_target: float = Field(
-        0.995, gt=0.0, le=1.0,
+        0.998, gt=0.0, le=1.0,
         description="Share of ERP questions the gate's threshold lets through (on out-of-fold training "
                     "predictions); lower gates more chatter and more real questions",
     )

@@ -139,7 +139,7 @@ def tune_gate_threshold(off_probability: np.ndarray, is_off: np.ndarray, erp_rec
 class OffTopicGate:
     """``train()`` on ERP questions and chatter, ``decide()`` per message, ``save()``/``load()``."""
 
-    def __init__(self, threshold: float = 0.5, erp_recall_target: float = 0.995) -> None:
+    def __init__(self, threshold: float = 0.5, erp_recall_target: float = 0.998) -> None:
         self.threshold = threshold
         self.erp_recall_target = erp_recall_target
         self.vocabulary = ErpVocabulary.default()

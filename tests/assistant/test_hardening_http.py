@@ -11,8 +11,6 @@ import logging
 import re
 import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -23,6 +21,7 @@ from assistant.app import create_app
 from assistant.store import create_key, create_tenant, open_store
 from assistant.tenants import add_tenant
 from erp_assist.errors import StoreBusyError
+from tests.live_server import serve_in_thread
 
 ROLES = ("asker", "expert", "admin")
 ABSOLUTE_PATH = re.compile(r"(?<![\w:/.])/(?:tmp|home|root|var|srv|opt|usr|work|etc)\b|[A-Za-z]:\\")
@@ -157,25 +156,10 @@ def test_a_chunked_body_over_the_limit_is_413(client):
 @pytest.fixture(scope="module")
 def server(hardened, assistant, keys) -> Iterator[tuple[str, int]]:
     """The app under a real uvicorn on 127.0.0.1, with an 8 kB body limit."""
-    import uvicorn
-
     limited = hardened.model_copy(update={"max_body_bytes": 8192})
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(limited, assistant=assistant), host="127.0.0.1", port=port,
-                                       log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield "127.0.0.1", port
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(limited, assistant=assistant)) as base:
+        host, port = base.removeprefix("http://").split(":")
+        yield host, int(port)
 
 
 def _chunk(data: bytes) -> bytes:

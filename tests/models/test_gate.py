@@ -85,3 +85,18 @@ def test_words_of_the_groups_own_faq_keep_a_message_on_topic(gate):
     assert gate.decide(message).off_topic and not gate.decide(message, vocabulary).off_topic
     assert gate.decide(message, vocabulary).kb_terms == ("理赔", "车险")
     assert gate.decide("今天食堂中午吃什么", vocabulary).off_topic  # chatter stays chatter
+
+
+def test_a_question_close_to_the_groups_own_faq_is_never_turned_away(session_settings, built_index):
+    from assistant.service import Assistant
+
+    # No FAQ words either: only the closeness to a FAQ question is left to keep a message on topic.
+    settings = session_settings.model_copy(update={"gate_kb_word_max_frequency": 0})
+    assistant = Assistant(settings).load()
+    assistant.gate.threshold = 0.0  # a gate that takes every message for chatter
+    faq_question = "登录的时候提示账号已锁定"  # close to the tiny KB's t-sys-1, and no ERP word in it
+    assert not assistant.suggest(faq_question).off_topic
+    assert assistant.suggest("今天食堂中午吃什么").off_topic
+    strict = Assistant(settings.model_copy(update={"gate_faq_echo": 1.0}), processor=assistant.processor,
+                       embedder=assistant.embedder, classifier=assistant.classifier, gate=assistant.gate).load()
+    assert strict.suggest(faq_question).off_topic

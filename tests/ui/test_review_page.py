@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.live_server import free_port, serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -23,16 +21,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(session_settings, assistant, tmp_path_factory):
-    import uvicorn
-
     from assistant.app import create_app
     from assistant.store import create_key, open_store
 
@@ -42,22 +32,8 @@ def server(session_settings, assistant, tmp_path_factory):
     store = open_store(session_settings.database_url)
     keys = {role: create_key(store, name=name, role=role)[1]
             for role, name in (("asker", "张敏(仓库)"), ("expert", "李工"))}
-    port = _free_port()
-    config = uvicorn.Config(create_app(session_settings, assistant=assistant), host="127.0.0.1", port=port,
-                            log_level="warning")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/healthz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    yield base, keys
-    uv.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(session_settings, assistant=assistant)) as base:
+        yield base, keys
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +155,7 @@ def test_a_form_posted_from_another_origin_is_refused(server, browser):
     page.wait_for_url("**/ui/queue")
     # Another port of the same host is another origin but the same site, so Chromium sends the SameSite=Strict
     # session cookie with its form: only the Origin check stands between it and a recorded review (issue #15).
-    sibling = f"http://127.0.0.1:{_free_port()}/"
+    sibling = f"http://127.0.0.1:{free_port()}/"
     form = (f'<form method="post" action="{base}/ui/questions/{asked["question_id"]}/review">'
             '<input name="decision" value="reject"><input name="note" value="跨站"></form>'
             "<script>document.forms[0].submit()</script>")
