@@ -10,6 +10,8 @@ error.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -117,7 +119,7 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_seconds * 1000)}")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _use_wal(cursor, busy_timeout_seconds)
         # WAL with NORMAL syncs at checkpoints, not at every commit: a committed write survives the process
         # being killed (what a server must promise), not a power cut in the last moments before a checkpoint.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -129,6 +131,21 @@ def _sqlite_engine(url: str, busy_timeout_seconds: float) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
     return engine
+
+
+def _use_wal(cursor, timeout_seconds: float) -> None:  # noqa: ANN001 - a sqlite3 cursor
+    """Switch a new database file to WAL. The switch needs the file to itself and SQLite does not wait for it
+    on the busy timeout, so workers opening a new store together retry until one of them has made it."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                return
+        except sqlite3.OperationalError:
+            pass  # locked by a connection creating the schema right now
+        if time.monotonic() > deadline:
+            raise StoreBusyError("the review store could not be switched to WAL; retry in a second")
+        time.sleep(0.02)
 
 
 def _create_or_migrate(conn: Connection) -> None:
