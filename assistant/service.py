@@ -313,8 +313,10 @@ class Assistant:
         least ``gate_faq_echo`` with a top hit's question or alternate): what the group answers is never
         chatter, however chatty its words."""
         asked = _bigrams(self.processor.normalize(ranking.question))
+        if not asked:
+            return False
         for hit in ranking.hits[: self.settings.top_k]:
-            if hit.chunk.source_type is not SourceType.FAQ or not asked:
+            if hit.chunk.source_type is not SourceType.FAQ:
                 continue
             for title in (hit.chunk.title, *hit.chunk.metadata.get("alternates", [])):
                 known = _bigrams(self.processor.normalize(title))

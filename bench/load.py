@@ -41,7 +41,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -61,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.synthetic import cpu_note  # noqa: E402
+from tests.live_server import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 DEFAULT_CLASSIFIER = ROOT / "var" / "models" / "classifier.joblib"
@@ -128,12 +128,6 @@ class Scenario:
 
 
 # -- the server ----------------------------------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _cli(*args: str, env: dict[str, str], timeout: float = 1800) -> str:
     """Run ``erp-assist ARGS`` and return its output; a failure raises with the output's tail."""
@@ -204,7 +198,7 @@ class Server:
 
     def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
         self.env, self.workers, self.log = env, workers, log
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.max_rss = 0

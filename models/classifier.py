@@ -49,6 +49,7 @@ __all__ = [
     "LabelledQuestion",
     "PlattEnsemble",
     "QuestionClassifier",
+    "shared_processor",
     "SoftmaxEnsemble",
     "TfidfFeatures",
     "decide_urgency",
@@ -164,8 +165,9 @@ def tune_p1_threshold(p1_probability: np.ndarray, is_p1: np.ndarray, recall_targ
 
 
 @cache
-def _shared_processor() -> TextProcessor:
-    """One jieba + OpenCC instance per process, shared by every classifier (loading it takes a second)."""
+def shared_processor() -> TextProcessor:
+    """One jieba + OpenCC instance per process, shared by every classifier and the off-topic gate (loading
+    it takes a second and holds jieba's dictionary in memory)."""
     processor = TextProcessor()
     processor.warm_up()
     return processor
@@ -177,7 +179,7 @@ class _Tokens:
     does not depend on ``ERP_ASSIST_USER_DICT``."""
 
     def __call__(self, text: str) -> list[str]:
-        return _shared_processor().tokenize(text)
+        return shared_processor().tokenize(text)
 
 
 class Features(Protocol):
@@ -223,7 +225,7 @@ class TfidfFeatures:
 
     def warm_up(self) -> None:
         if self.tokens is not None:
-            _shared_processor()
+            shared_processor()
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_names": None}

@@ -14,7 +14,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from erp_assist.errors import ModelNotTrainedError
-from indexer.text import TextProcessor
-from models.classifier import TfidfFeatures
+from models.classifier import TfidfFeatures, shared_processor
 
 __all__ = [
     "GATE_FORMAT",
@@ -85,12 +83,7 @@ class ErpVocabulary:
 
     def find(self, text: str) -> tuple[str, ...]:
         """The ERP words in ``text`` (normalized: Traditional script, full-width letters and case)."""
-        return tuple(dict.fromkeys(m.group(0) for m in self._pattern.finditer(_processor().normalize(text))))
-
-
-@cache
-def _processor() -> TextProcessor:
-    return TextProcessor()
+        return tuple(dict.fromkeys(m.group(0) for m in self._pattern.finditer(shared_processor().normalize(text))))
 
 
 def _lines(path: Path) -> list[str]:
@@ -165,7 +158,7 @@ class OffTopicGate:
                 out_of_fold[test] = model.predict_proba(features.transform([texts[i] for i in test]))[:, 1]
             self.threshold = tune_gate_threshold(out_of_fold, is_off, self.erp_recall_target)
             self.features, self.model = self._fit(texts, is_off, seed)
-        self.chatter_words = frozenset().union(*(_processor().words(t) for t in off_topic_texts))
+        self.chatter_words = frozenset().union(*(shared_processor().words(t) for t in off_topic_texts))
         self.trained_at = datetime.now(timezone.utc).isoformat()
         self.n_erp, self.n_off_topic = len(erp_texts), len(off_topic_texts)
         return self
@@ -174,8 +167,8 @@ class OffTopicGate:
         """The words a group's FAQ questions use that its chatter never does and everyday Chinese rarely does
         (jieba's dictionary frequency below ``max_common_frequency``): a message naming one asks about something
         the group answers (花呗 in a payment company's group), even when it is no ERP word."""
-        words = frozenset().union(*(_processor().words(q) for q in faq_questions)) - self.chatter_words
-        return frozenset(w for w in words if _processor().frequency(w) < max_common_frequency)
+        words = frozenset().union(*(shared_processor().words(q) for q in faq_questions)) - self.chatter_words
+        return frozenset(w for w in words if shared_processor().frequency(w) < max_common_frequency)
 
     @staticmethod
     def _fit(texts: list[str], is_off: np.ndarray, seed: int) -> tuple[TfidfFeatures, LogisticRegression]:
@@ -196,7 +189,7 @@ class OffTopicGate:
         own knowledge base (``kb_vocabulary``)."""
         probability = float(self.probabilities([text])[0])
         terms = self.vocabulary.find(text)
-        known = tuple(sorted(_processor().words(text) & kb_vocabulary)) if kb_vocabulary else ()
+        known = tuple(sorted(shared_processor().words(text) & kb_vocabulary)) if kb_vocabulary else ()
         return GateDecision(probability >= self.threshold and not terms and not known, round(probability, 4),
                             terms, known)
 

@@ -21,12 +21,13 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+
+from tests.live_server import free_port
 
 __all__ = ["PostgresUnavailable", "TemporaryPostgres"]
 
@@ -49,12 +50,6 @@ def _find_bindir() -> Path | None:
     if initdb and shutil.which("pg_ctl", path=str(Path(initdb).parent)):
         return Path(initdb).parent
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class TemporaryPostgres:
@@ -198,7 +193,7 @@ class TemporaryPostgres:
         last: PostgresUnavailable | None = None
         log = self._root / "server.log"
         for _ in range(3):  # the free port may be taken between choosing it and binding it
-            self.port = _free_port()
+            self.port = free_port()
             options = (f"-p {self.port} -k {self._root} -c listen_addresses={self.host} -c fsync=off "
                        f"-c max_connections={self.max_connections}")
             try:
