@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from erp_assist.domain import (
+    MODULE_INFERRED,
     UNKNOWN_MODULE,
     Chunk,
     Classification,
@@ -26,6 +27,7 @@ from erp_assist.domain import (
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
+from indexer.errors import IndexCorruptError
 from indexer.index import KnowledgeIndex, current_build_dir, load_index
 from indexer.retrieval import FusionConfig, Retriever
 from indexer.text import TextProcessor, strip_chat_markup
@@ -59,7 +61,7 @@ def load_or_train_classifier(settings: Settings) -> QuestionClassifier:
     except ModelNotTrainedError as exc:
         log.warning("%s — training a classifier from %s", exc, settings.classifier_data_dir)
     classifier = QuestionClassifier(taxonomy, module_threshold=settings.module_confidence_threshold,
-                                    p1_recall_target=settings.p1_recall_target)
+                                    approach=settings.classifier_approach, p1_recall_target=settings.p1_recall_target)
     classifier.train(load_labelled(settings.classifier_data_dir, taxonomy))
     classifier.save(settings.classifier_path)
     return classifier
@@ -137,10 +139,17 @@ def _module_votes(hits: list[Hit]) -> dict[str, float]:
 
 
 def _boost(hits: list[Hit], module: str, boost: float) -> list[Hit]:
+    """The module bonus, for chunks whose module their source (or an expert) set: a module the build guessed
+    for an untagged chunk earns none (on FAQ sets without modules, guessed bonuses ranked below plain BM25)."""
     if not boost:
         return hits
-    boosted = [replace(h, score=h.score + boost) if h.chunk.module == module else h for h in hits]
+    boosted = [replace(h, score=h.score + boost) if h.chunk.module == module and not _guessed(h.chunk) else h
+               for h in hits]
     return sorted(boosted, key=lambda h: -h.score)
+
+
+def _guessed(chunk: Chunk) -> bool:
+    return bool(chunk.metadata.get(MODULE_INFERRED))
 
 
 def _bigrams(text: str) -> set[str]:
@@ -174,7 +183,6 @@ class Assistant:
     def load(self, build: Path | None = None) -> Assistant:
         """Load models and the published build (or ``build``, e.g. an unpublished one under evaluation)."""
         self.processor.warm_up()
-        self.embedder.load()
         self.classifier = self.classifier or load_or_train_classifier(self.settings)
         self.gate = self.gate or load_or_train_gate(self.settings)
         self._pinned = build is not None
@@ -182,7 +190,8 @@ class Assistant:
         return self
 
     def _open(self, build: Path) -> _Serving:
-        index = load_index(build, expected_dimension=self.embedder.dimension, settings=self.settings)
+        index = load_index(build, settings=self.settings)
+        embedder = self._embedder_for(index)
         processor = self._processor_for(index)
         model = self._abstention_model(index)
         signals = None
@@ -193,7 +202,19 @@ class Assistant:
         faq_questions = [c.title for c in index.chunks if c.source_type is SourceType.FAQ]
         kb_vocabulary = (self.gate.kb_vocabulary(faq_questions, self.settings.gate_kb_word_max_frequency)
                          if self.gate is not None else frozenset())
-        return _Serving(build.name, index, Retriever(index, processor, self.embedder), model, signals, kb_vocabulary)
+        return _Serving(build.name, index, Retriever(index, processor, embedder), model, signals, kb_vocabulary)
+
+    def _embedder_for(self, index: KnowledgeIndex) -> Embedder | None:
+        """The embedder when the build's ranking uses vectors (its weights are loaded then, and only then);
+        ``None`` for a BM25-only build or a dense weight of 0, so serving never imports torch for nothing."""
+        if not index.has_vectors or FusionConfig.from_settings(self.settings, index.manifest).dense_weight <= 0:
+            return None
+        if self.embedder.dimension != index.backend.dimension:
+            raise IndexCorruptError(
+                f"build {index.build_id}: built with {index.manifest['embedder'].get('name')} (dimension "
+                f"{index.backend.dimension}), but the configured embedder has dimension {self.embedder.dimension}; "
+                "rebuild the index or set ERP_ASSIST_EMBEDDER back")
+        return self.embedder
 
     def _abstention_model(self, index: KnowledgeIndex) -> AbstentionModel | None:
         """The build's learned abstention model when the settings let it decide: ``learned`` always, ``auto``
@@ -282,7 +303,7 @@ class Assistant:
         if serving.abstention is not None and serving.signals is not None:
             # The classifier's own module view, not the one blended with the hits: agreement is the signal.
             signals = serving.signals(question, hits, own.module_scores,
-                                      dense=config.dense_weight > 0 and self.embedder is not None)
+                                      dense=config.dense_weight > 0 and serving.retriever.embedder is not None)
             learned = {"signals": signals, "abstain_probability": serving.abstention.probability(signals),
                        "abstain_probability_threshold": serving.abstention.threshold}
         hits = _boost(hits, classification.module, config.module_boost)

@@ -69,7 +69,8 @@ class SharedModels:
     def load(cls, settings: Settings) -> SharedModels:
         processor = TextProcessor.from_settings(settings)
         processor.warm_up()
-        embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size).load()
+        # The embedder reads its weights on first use: only a build with vectors and a dense weight needs it.
+        embedder = Embedder(settings.embedder, settings.device, settings.embed_batch_size)
         return cls(processor, embedder, load_or_train_classifier(settings), load_or_train_gate(settings))
 
     @classmethod

@@ -125,6 +125,8 @@ def index(
     console.print(table)
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
+    if not manifest["embedder"]["name"]:
+        console.print(f"向量: 未计算 — {manifest['embedder']['reason']}")
     if "fusion" in manifest:
         console.print(f"融合权重: {manifest['fusion']['reason']}")
         if "abstain_reason" in manifest["fusion"]:
@@ -144,7 +146,7 @@ def index(
                       f"no golden set; put one at {settings.tenants_dir / settings.tenant / 'golden.jsonl'}")
         else:
             console.print(f"[green]published {report.build_id}[/] (no regression on {result.dataset.name})")
-    rate = manifest["embedder"]["unknown_token_rate"]
+    rate = manifest["embedder"].get("unknown_token_rate", 0.0)
     if rate > 0.2:
         err.print(f"[yellow]warning:[/] embedder {manifest['embedder']['name']} maps {rate:.0%} of the corpus to "
                   "unknown tokens: it does not read most of your text; set ERP_ASSIST_EMBEDDER to a Chinese model")
@@ -233,18 +235,39 @@ def serve(
 
 @app.command("train-classifier")
 def train_classifier(
-    approach: Annotated[Optional[list[str]], typer.Option(help="Approach to compare (repeatable; default all)")] = None,
-    folds: Annotated[Optional[int], typer.Option(help="Cross-validation folds")] = None,
+    compare: Annotated[bool, typer.Option(
+        "--compare", help="Cross-validate approaches, hold out each training file, train the best and write a report "
+                          "(minutes); without it the configured approach is trained at once")] = False,
+    approach: Annotated[Optional[list[str]], typer.Option(
+        help="With --compare: an approach to compare (repeatable; default all). Without: the approach to train")] = None,
+    folds: Annotated[Optional[int], typer.Option(help="Cross-validation folds (--compare)")] = None,
     report_dir: Annotated[Optional[Path], typer.Option(help="Where report.md/json and confusion PNGs go")] = None,
 ) -> None:
-    """Compare classifier approaches with stratified cross-validation, train the best on all labelled
-    questions, save it, and write a report with per-class tables and confusion matrices.
+    """Train the question classifier (ERP_ASSIST_CLASSIFIER_APPROACH) on the labelled questions and the
+    off-topic gate beside it. With --compare: compare approaches with stratified cross-validation, train the
+    best, and write a report with per-class tables and confusion matrices.
 
-    Example: erp-assist train-classifier --folds 5
+    Example: erp-assist train-classifier --compare --folds 5
     """
-    from models.training import train_and_report
+    from models.training import train_and_report, train_only
 
     settings = _settings()
+    if not compare:
+        if approach and len(approach) > 1:
+            raise _fail(ValueError("without --compare, name one --approach to train"), code=2)
+        with _progress() as on_progress:
+            try:
+                trained = train_only(settings.taxonomy_path, settings.classifier_data_dir, settings.classifier_path,
+                                     (approach or [settings.classifier_approach])[0],
+                                     module_threshold=settings.module_confidence_threshold,
+                                     p1_recall_target=settings.p1_recall_target, on_progress=on_progress)
+            except ValueError as exc:
+                raise _fail(exc, code=2) from exc
+        console.print(f"trained {trained.approach} on {trained.n_questions} questions in {trained.seconds:.1f} s · "
+                      f"P1 threshold {trained.p1_threshold:.3f} · saved {trained.model_path}")
+        console.print("quality numbers: `erp-assist train-classifier --compare` (cross-validated, several minutes)")
+        _train_gate(settings)
+        return
     with _progress() as on_progress:
         try:
             report = train_and_report(
@@ -275,15 +298,21 @@ def train_classifier(
             f"{urgency['p1_recall']:.3f} / precision {urgency['p1_precision']:.3f}"
         )
     console.print(f"P1 threshold {report.p1_threshold:.3f} · saved {report.model_path} ({report.n_questions} questions)")
-    console.print(f"report: {report.report_md} (+ confusion PNGs, cv_errors.jsonl)")
-    if settings.off_topic_gate:
-        from assistant.service import train_gate
+    console.print(f"report: {report.report_md} (+ confusion PNGs, cv_errors.jsonl) · the comparison took "
+                  f"{report.total_seconds:.0f} s")
+    _train_gate(settings)
 
-        with console.status("training the off-topic gate (5-fold threshold)…"):
-            gate = train_gate(settings)
-        console.print(f"off-topic gate: {gate.n_erp} ERP questions vs {gate.n_off_topic} chatter messages, threshold "
-                      f"{gate.threshold:.3f} (lets {gate.erp_recall_target:.1%} of ERP questions through out of fold)"
-                      f" · saved {settings.gate_path}")
+
+def _train_gate(settings: Settings) -> None:
+    if not settings.off_topic_gate:
+        return
+    from assistant.service import train_gate
+
+    with console.status("training the off-topic gate (5-fold threshold)…"):
+        gate = train_gate(settings)
+    console.print(f"off-topic gate: {gate.n_erp} ERP questions vs {gate.n_off_topic} chatter messages, threshold "
+                  f"{gate.threshold:.3f} (lets {gate.erp_recall_target:.1%} of ERP questions through out of fold)"
+                  f" · saved {settings.gate_path}")
 
 
 @app.command()

@@ -22,9 +22,13 @@ __all__ = [
     "Review",
     "source_uri",
     "content_id",
+    "MODULE_INFERRED",
+    "UNKNOWN_MODULE",
 ]
 
 UNKNOWN_MODULE = "unknown"
+# Chunk metadata key: the build guessed the chunk's module (its source had none); such a module earns no bonus.
+MODULE_INFERRED = "module_inferred"
 
 
 class SourceType(StrEnum):

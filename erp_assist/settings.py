@@ -50,7 +50,12 @@ class Settings(BaseSettings):
         description="Share of ERP questions the gate's threshold lets through (on out-of-fold training "
                     "predictions); lower gates more chatter and more real questions",
     )
-    classifier_approaches: list[str] = Field([], description="Approaches compared by `train-classifier` ([] = all)")
+    classifier_approach: str = Field(
+        "char+words-svm", description="The approach `train-classifier` trains (and a missing model is trained with)"
+    )
+    classifier_approaches: list[str] = Field(
+        [], description="Approaches compared by `train-classifier --compare` ([] = all)"
+    )
     classifier_cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of `train-classifier`")
     # The same default as models.classifier.P1_RECALL_TARGET (a test keeps them equal): 0.99 on the training
     # data's own folds held 0.99 with each writer's file held out; lower buys P1 precision, risks outages.
@@ -112,6 +117,11 @@ class Settings(BaseSettings):
     embedder: str = Field(
         "all-MiniLM-L6-v2",
         description="sentence-transformers model name or local path (the packaged MiniLM works offline)",
+    )
+    dense_vectors: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Compute chunk vectors: auto = only when the build can serve them (a positive dense_weight, a "
+        "validation_set that may choose one, or Milvus); always; never (BM25 only, no embedder loaded)",
     )
     device: str = Field("cpu", description="torch device for the embedder")
     embed_batch_size: int = Field(32, ge=1)
@@ -229,6 +239,17 @@ class Settings(BaseSettings):
     points_edited: int = Field(3, ge=0, description="Expert points for an edit that improves a draft")
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
+
+    @property
+    def builds_vectors(self) -> bool:
+        """Whether an index build computes chunk vectors with the embedder (see ``dense_vectors``)."""
+        if self.dense_vectors != "auto":
+            return self.dense_vectors == "always"
+        if self.vector_store == "milvus":
+            return True
+        if self.dense_weight is not None:
+            return self.dense_weight > 0
+        return self.validation_set is not None and any(w > 0 for w in self.dense_weight_grid)
 
     @field_validator("tenant", "channel_tenant")
     @classmethod

@@ -17,7 +17,16 @@ from erp_assist.settings import Settings
 from eval.dataset import GoldenQuestion, load_dataset, load_second_annotator
 from eval.metrics import abstention_metrics, classification_metrics, percentiles, retrieval_metrics
 from eval.public import Benchmark, afqmc_benchmark, odoo_benchmark
-from eval.systems import RetrievalSystem, in_memory_index, langchain_system, our_systems, ranked_sources
+from eval.systems import (
+    RetrievalSystem,
+    in_memory_index,
+    langchain_system,
+    our_systems,
+    peers_installed,
+    ranked_sources,
+    with_vectors,
+)
+from indexer.embedding import INSTALL_HINT, transformers_installed
 
 __all__ = ["DatasetResult", "EvalReport", "run_eval", "evaluate_retrieval", "DEFAULT_DATASET", "ranked_sources"]
 
@@ -96,11 +105,16 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
     def served_hybrid(question: str):  # noqa: ANN202 - hits in the order the assistant serves them
         return assistant.rank(question).hits
 
-    assistant.embedder.prime([q.question for q in questions])
-    systems = our_systems(index, assistant.serving.retriever.processor, assistant.embedder, settings, hybrid=served_hybrid)
-    systems.insert(-1, langchain_system(index, assistant.embedder))
+    processor = assistant.serving.retriever.processor
+    vectors = with_vectors(index, assistant.embedder, processor, settings, _embed_progress(name, on_progress))
+    if vectors is not None:
+        assistant.embedder.prime([q.question for q in questions])
+    systems = our_systems(index, processor, assistant.embedder, settings, hybrid=served_hybrid, vectors=vectors)
+    if vectors is not None and peers_installed():
+        systems.insert(-1, langchain_system(vectors, assistant.embedder))
     metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, f"{name}: retrieval")
-    assistant.embedder.prime([])
+    if vectors is not None:
+        assistant.embedder.prime([])
 
     gold_m = [q.module for q in questions if q.module]
     pred_m = [results[q.id].classification.module for q in questions if q.module]
@@ -138,13 +152,17 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
 
 
 def _abstention(questions: list[GoldenQuestion], results: dict[str, SuggestResult]) -> dict[str, float]:
-    """Abstention precision and recall, and the share of answerable questions that got drafts (what abstaining
-    costs). A message the off-topic gate turned away got no drafts either: it counts as abstained, and
+    """Abstention precision and recall (when the set has unanswerable questions), and the share of answerable
+    questions given no drafts (``abstention_rate``) and given drafts (``answered``): what abstaining costs. A message the off-topic gate turned away got no drafts either: it counts as abstained, and
     ``off_topic`` says how many of the answerable questions the gate took."""
     no_drafts = {q.id: results[q.id].abstained or results[q.id].off_topic for q in questions}
-    metrics = abstention_metrics([not q.answerable for q in questions], [no_drafts[q.id] for q in questions])
     answerable = [q for q in questions if q.answerable]
+    # Precision and recall of abstaining need unanswerable questions; on a set where every question has an
+    # answer, what abstaining costs is all there is to say.
+    metrics = (abstention_metrics([not q.answerable for q in questions], [no_drafts[q.id] for q in questions])
+               if len(answerable) < len(questions) else {})
     if answerable:
+        metrics["abstention_rate"] = sum(no_drafts[q.id] for q in answerable) / len(answerable)
         metrics["answered"] = sum(not no_drafts[q.id] for q in answerable) / len(answerable)
         metrics["off_topic"] = sum(results[q.id].off_topic for q in answerable) / len(answerable)
     return metrics
@@ -174,20 +192,30 @@ def _second_annotator_agreement(
     return out
 
 
-def _public(benchmark: Benchmark, settings: Settings, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
+def _embed_progress(name: str, on_progress: ProgressCallback | None) -> ProgressCallback:
     def progress(stage: str, done: int, total: int) -> None:
         if on_progress and stage == "embed":
-            on_progress(f"{benchmark.name}: embed", done, total)
+            on_progress(f"{name}: embed", done, total)
 
+    return progress
+
+
+def _public(benchmark: Benchmark, settings: Settings, assistant, on_progress: ProgressCallback | None) -> DatasetResult:  # noqa: ANN001
+    # Without a transformer embedder installed, the benchmark is run on the BM25 systems only.
+    embedder = assistant.embedder if transformers_installed() else None
     slug = assistant.embedder.name.replace("/", "_")
     cache = settings.cache_dir / "embeddings" / f"{benchmark.name}-{slug}-{benchmark.sha256[:16]}.npz"
-    index = in_memory_index(benchmark.chunks, assistant.embedder, assistant.processor, settings, progress, cache)
-    assistant.embedder.prime([q.question for q in benchmark.questions])
-    systems = our_systems(index, assistant.processor, assistant.embedder, settings)
-    systems.insert(-1, langchain_system(index, assistant.embedder))
+    index = in_memory_index(benchmark.chunks, embedder, assistant.processor, settings,
+                            _embed_progress(benchmark.name, on_progress), cache)
+    if embedder is not None:
+        embedder.prime([q.question for q in benchmark.questions])
+    systems = our_systems(index, assistant.processor, embedder, settings)
+    if embedder is not None and peers_installed():
+        systems.insert(-1, langchain_system(index, embedder))
     metrics, by_module, latency = evaluate_retrieval(systems, benchmark.questions, on_progress,
                                                      f"{benchmark.name}: retrieval")
-    assistant.embedder.prime([])
+    if embedder is not None:
+        embedder.prime([])
     return DatasetResult(
         name=benchmark.name,
         sha256=benchmark.sha256,
@@ -217,6 +245,10 @@ def run_eval(
     golden = _golden(settings, dataset_path, assistant, on_progress)
     datasets[golden.name] = golden
     notices = []
+    if not transformers_installed():
+        notices.append(f"dense and langchain-ensemble not run: no transformer embedder is installed ({INSTALL_HINT})")
+    elif not peers_installed():
+        notices.append("langchain-ensemble not run: the peer baseline is not installed (pip install 'erp-assist[peers]')")
     if include_public:
         shared = settings.shared_data_dir
         for name, make in (
@@ -234,7 +266,7 @@ def run_eval(
         created_at=datetime.now(timezone.utc).isoformat(),
         code_version=__version__,
         build_id=assistant.index.build_id,
-        embedder=manifest["embedder"]["name"],
+        embedder=manifest["embedder"]["name"] or "none (BM25 only)",
         settings=settings.model_dump(mode="json", include={
             "fusion", "bm25_weight", "dense_weight", "rrf_k", "candidate_k", "module_boost", "abstain_threshold",
             "title_weight", "chunk_size", "module_evidence_weight",

@@ -93,7 +93,7 @@ def review_samples(outcomes: Iterable[_ReviewOutcome]) -> list[AbstentionSample]
     return samples
 
 
-def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedder: Embedder, settings: Settings,
+def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedder: Embedder | None, settings: Settings,
                         dataset: Path, *, classifier: QuestionClassifier | None = None,
                         reviews: Sequence[AbstentionSample] = ()) -> dict:
     """MRR@10 for each grid weight on ``dataset``; the manifest's ``fusion`` block, with the abstention bar
@@ -103,20 +103,27 @@ def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedde
     questions = [q for q in everything if q.answerable]
     if not questions:
         return {"dense_weight": 0.0, "reason": f"{dataset} has no answerable question matching this corpus"}
+    if not index.has_vectors:
+        embedder = None  # a BM25-only build: only the abstention is chosen here
     retriever = Retriever(index, processor, embedder)
-    embedder.prime([q.question for q in questions])
+    if embedder is not None:
+        embedder.prime([q.question for q in questions])
     base = FusionConfig.from_settings(settings, {})
     scores: dict[str, float] = {}
-    for weight in sorted(set(settings.dense_weight_grid) | {0.0}):
+    grid = set(settings.dense_weight_grid) if embedder is not None else set()
+    for weight in sorted(grid | {0.0}):
         config = replace(base, dense_weight=weight)
         runs = [(ranked_sources(retriever.hybrid(q.question, settings.candidate_k, config)),
                  {r.split("#")[0] for r in q.relevant}) for q in questions]
         scores[f"{weight:g}"] = round(retrieval_metrics(runs)["mrr@10"], 4)
-    embedder.prime([])
+    if embedder is not None:
+        embedder.prime([])
     best = max(scores, key=lambda w: (scores[w], -float(w)))
     gain = scores[best] - scores["0"]
     chosen = float(best) if gain >= settings.dense_min_gain else 0.0
-    if chosen == 0.0:
+    if embedder is None:
+        reason = f"the build has no vectors (ERP_ASSIST_DENSE_VECTORS={settings.dense_vectors}), so its weight is 0"
+    elif chosen == 0.0:
         reason = (f"dense retrieval gained {gain:+.4f} MRR@10 (< {settings.dense_min_gain}) on {len(questions)} "
                   f"validation questions, so its weight is 0 (MRR@10 by weight: {scores})")
     else:
@@ -159,7 +166,7 @@ def abstention_signals(index: KnowledgeIndex, processor: TextProcessor, embedder
         return []
     extractor = signal_extractor(index, processor)
     retriever = Retriever(index, processor, embedder)
-    dense = config.dense_weight > 0 and embedder is not None
+    dense = config.dense_weight > 0 and embedder is not None and index.has_vectors
     if dense:
         embedder.prime(questions)  # type: ignore[union-attr]
     modules = [c.module_scores for c in classifier.classify_many(questions)] if classifier else [None] * len(

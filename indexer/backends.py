@@ -73,7 +73,7 @@ class LocalBackend:
 
     @property
     def dimension(self) -> int:
-        return self.dense.dimension
+        return self._dense.dimension if self._dense is not None else 0
 
     def lexical_top(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
         return top_rows(self.lexical.scores(tokens)[1], k)

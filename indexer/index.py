@@ -29,6 +29,7 @@ __all__ = [
     "KnowledgeIndex",
     "build_file_checksums",
     "current_build_dir",
+    "has_vectors",
     "load_index",
     "seal_manifest",
     "vector_store",
@@ -59,6 +60,11 @@ class KnowledgeIndex:
     def build_id(self) -> str:
         return str(self.manifest["build_id"])
 
+    @property
+    def has_vectors(self) -> bool:
+        """Whether the build holds chunk vectors (a BM25-only build has none and needs no embedder)."""
+        return has_vectors(self.manifest)
+
     def chunk_by_uri(self, uri: str) -> list[Chunk]:
         return [c for c in self.chunks if c.uri == uri or c.uri.startswith(uri + "#")]
 
@@ -82,6 +88,11 @@ def current_build_dir(index_dir: Path) -> Path:
 def vector_store(manifest: dict[str, Any]) -> dict[str, Any]:
     """The manifest's backend block: ``{"kind": "faiss"}`` or ``{"kind": "milvus", "collection": …, …}``."""
     return manifest.get("vector_store") or {"kind": "faiss"}
+
+
+def has_vectors(manifest: dict[str, Any]) -> bool:
+    """A build made with ``ERP_ASSIST_DENSE_VECTORS`` resolving to no vectors records no embedder."""
+    return bool((manifest.get("embedder") or {}).get("name"))
 
 
 def _sha256(path: Path) -> str:
@@ -203,7 +214,7 @@ def load_index(path: Path, expected_dimension: int | None = None, settings: Sett
             backend, rows = _milvus_backend(path, manifest, chunks, settings)
         else:
             lexical = LexicalIndex.load(path)
-            backend = LocalBackend(lexical, DenseIndex.load(path))
+            backend = LocalBackend(lexical, DenseIndex.load(path) if has_vectors(manifest) else None)
             if lexical.n_docs != len(backend):
                 raise IndexCorruptError(f"build {name}: {lexical.n_docs} BM25 rows but {len(backend)} vectors")
             rows = len(backend)
@@ -219,7 +230,7 @@ def load_index(path: Path, expected_dimension: int | None = None, settings: Sett
         )
     if backend.dimension != dimension:
         raise IndexCorruptError(f"build {name}: vectors have dimension {backend.dimension}, manifest says {dimension}")
-    if expected_dimension is not None and expected_dimension != backend.dimension:
+    if expected_dimension is not None and has_vectors(manifest) and expected_dimension != backend.dimension:
         raise IndexCorruptError(
             f"build {name}: built with {manifest['embedder'].get('name')} (dimension {backend.dimension}), but the "
             f"configured embedder has dimension {expected_dimension}; rebuild the index or set ERP_ASSIST_EMBEDDER back"

@@ -231,7 +231,11 @@ def _fetch_vectors(client, name: str, ids: list[str]) -> dict[str, np.ndarray]: 
 def _client(settings: Settings):  # noqa: ANN202 - pymilvus is imported lazily
     """One client per deployment and process: Milvus Lite allows one process per file, and its in-process
     server is shared by every client of that file."""
-    from pymilvus import MilvusClient
+    try:
+        from pymilvus import MilvusClient
+    except ImportError as exc:
+        raise IndexCorruptError("ERP_ASSIST_VECTOR_STORE=milvus needs pymilvus, which is not installed: "
+                                "pip install 'erp-assist[milvus]'") from exc
 
     key = (settings.milvus_uri, settings.milvus_token or "", settings.milvus_db_name)
     with _clients_lock:

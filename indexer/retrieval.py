@@ -64,8 +64,9 @@ class Retriever:
         return [Hit(chunks[row], score, lexical=score) for row, score in found]
 
     def dense(self, query: str, k: int) -> list[Hit]:
-        if self.embedder is None:
-            raise ValueError("dense retrieval needs an embedder; pass one to Retriever")
+        if self.embedder is None or not self.index.has_vectors:
+            raise ValueError("dense retrieval needs an embedder and a build with vectors "
+                             "(ERP_ASSIST_DENSE_VECTORS=always)")
         vector = self.embedder.encode([query])[0]
         chunks = self.index.chunks
         return [Hit(chunks[row], score, dense=score) for row, score in self.index.backend.dense_top(vector, k)]
@@ -77,7 +78,7 @@ class Retriever:
         tokens = self.processor.tokenize(query)
         lex_found = backend.lexical_top(tokens, config.candidate_k)
         lexical = dict(lex_found)
-        use_dense = config.dense_weight > 0 and self.embedder is not None
+        use_dense = config.dense_weight > 0 and self.embedder is not None and self.index.has_vectors
         dense_rows: list[int] = []
         dense_sim: dict[int, float] = {}
         rows = [r for r, _ in lex_found]

@@ -42,12 +42,14 @@ __all__ = [
     "PRIMARY_METRIC",
     "COVERAGE_THRESHOLDS",
     "ProgressCallback",
+    "TrainedModel",
     "TrainingReport",
     "choose_approach",
     "cross_validate",
     "expected_calibration_error",
     "head_metrics",
     "train_and_report",
+    "train_only",
 ]
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -98,6 +100,7 @@ class TrainingReport:
     by_source_files: dict[str, dict[str, float]] = field(default_factory=dict)
     by_source_skipped: list[str] = field(default_factory=list)  # files that alone hold some label
     p1_recall_target: float = P1_RECALL_TARGET
+    total_seconds: float = 0.0  # the whole comparison: folds, held-out files, final model, report
 
     @property
     def paths(self) -> list[Path]:
@@ -315,6 +318,34 @@ def choose_approach(primary: dict[str, float], p1_recall: dict[str, float]) -> t
 # The whole run
 
 
+@dataclass
+class TrainedModel:
+    """What ``train_only`` trained: no cross-validation, so no quality numbers (``--compare`` has them)."""
+
+    approach: str
+    n_questions: int
+    p1_threshold: float
+    model_path: Path
+    seconds: float
+
+
+def train_only(taxonomy_path: Path, data_dir: Path, model_path: Path, approach: str, *,
+               module_threshold: float = 0.35, p1_recall_target: float = P1_RECALL_TARGET, seed: int = 0,
+               on_progress: ProgressCallback | None = None) -> TrainedModel:
+    """Train ``approach`` on every ``*.jsonl`` in ``data_dir`` and save it: the quick path of a first run."""
+    started = time.perf_counter()
+    progress = on_progress or (lambda stage, done, total: None)
+    name = get_approach(approach).name
+    taxonomy = load_taxonomy(taxonomy_path)
+    items = load_labelled(data_dir, taxonomy)
+    progress("final model", 0, 1)
+    model = QuestionClassifier(taxonomy, module_threshold, approach=name, p1_recall_target=p1_recall_target)
+    model.train(items, seed=seed)
+    model.save(model_path)
+    progress("final model", 1, 1)
+    return TrainedModel(name, len(items), model.p1_threshold, model_path, time.perf_counter() - started)
+
+
 def train_and_report(
     taxonomy_path: Path,
     data_dir: Path,
@@ -448,7 +479,8 @@ def train_and_report(
         by_source_skipped=by_source_skipped if by_source else [],
         p1_recall_target=p1_recall_target,
     )
-    _write_json(report, taxonomy, items, data_dir, module_threshold, time.perf_counter() - started)
+    report.total_seconds = time.perf_counter() - started
+    _write_json(report, taxonomy, items, data_dir, module_threshold, report.total_seconds)
     report.report_md.write_text(_markdown(report, taxonomy, results[chosen].errors, module_threshold), encoding="utf-8")
     progress("report", 1, 1)
     return report
@@ -564,6 +596,8 @@ def _markdown(report: TrainingReport, taxonomy: Taxonomy, errors: list[dict[str,
         "| questions | " + " | ".join(str(report.label_counts["urgency"][u]) for u in taxonomy.urgency_ids) + " |",
         "",
         "## Comparison",
+        "",
+        f"The whole comparison took {report.total_seconds:.0f} s (`erp-assist train-classifier --compare`).",
         "",
         "| approach | module acc | module macro-F1 | module ECE | urgency acc | urgency macro-F1 | P1 recall | "
         "P1 precision | mean macro-F1 | p95 ms/question | CV seconds |",

@@ -27,6 +27,9 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
         "gate_path": tmp / "models" / "gate.joblib",
         "database_url": f"sqlite:///{tmp / 'erp.db'}",
         "cache_dir": tmp / "cache",
+        # The tests exercise FAISS and the real embedder; a product build computes vectors only when its ranking
+        # can use them (tests/indexer/test_lean.py covers that default).
+        "dense_vectors": "always",
     }
     values.update(overrides)
     if "classifier_path" in overrides and "gate_path" not in overrides:

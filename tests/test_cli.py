@@ -135,3 +135,21 @@ def test_report_daily_prints_the_digest(settings, tmp_path):
     result = runner.invoke(app, ["report", "daily", "--date", "2025-03-03"], env=env)
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["report", "daily", "--date", "03/03"], env=env).exit_code == 2
+
+
+def test_train_classifier_trains_the_configured_approach_without_comparing(tmp_path):
+    model = tmp_path / "models" / "classifier.joblib"
+    env = {"ERP_ASSIST_CLASSIFIER_PATH": str(model), "ERP_ASSIST_CLASSIFIER_REPORT_DIR": str(tmp_path / "report"),
+           "ERP_ASSIST_OFF_TOPIC_GATE": "false", "HF_HUB_OFFLINE": "1"}
+    result = runner.invoke(app, ["train-classifier"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "trained char+words-svm on" in result.output and "--compare" in result.output
+    assert model.is_file() and not (tmp_path / "report").exists()  # no cross-validation, no report
+    classified = runner.invoke(app, ["classify", "仓库发不了货，急"], env=env)
+    assert classified.exit_code == 0 and "inventory" in classified.output
+
+
+def test_train_classifier_refuses_two_approaches_without_compare(tmp_path):
+    env = {"ERP_ASSIST_CLASSIFIER_PATH": str(tmp_path / "c.joblib"), "HF_HUB_OFFLINE": "1"}
+    result = runner.invoke(app, ["train-classifier", "--approach", "char-svm", "--approach", "char+words-svm"], env=env)
+    assert result.exit_code == 2 and "--compare" in result.output

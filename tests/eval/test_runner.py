@@ -130,6 +130,16 @@ def test_cli_eval_gate_exit_codes(tiny_golden, settings, embedder, processor, tm
     assert plain.exit_code == 0, plain.output
     assert "abstain_recall" in plain.output and "module_macro_f1" not in plain.output
 
+    # Every question answerable: the share given no drafts, not an abstention precision/recall of 0.
+    answerable = tmp_path / "answerable.jsonl"
+    answerable.write_text("\n".join(tiny_golden.read_text(encoding="utf-8").splitlines()[:3]) + "\n", encoding="utf-8")
+    costs = runner.invoke(app, ["eval", "--dataset", str(answerable), "--no-public", "--out", str(tmp_path / "5")],
+                          env=env)
+    assert costs.exit_code == 0, costs.output
+    assert "abstention_rate" in costs.output and "abstain_precision" not in costs.output
+    saved = json.loads((tmp_path / "5" / "report.json").read_text(encoding="utf-8"))
+    assert saved["datasets"]["answerable"]["abstention"]["abstention_rate"] == 0.0
+
 
 def test_dataset_lines_are_numbered_in_problems(tmp_path):
     path = tmp_path / "d.jsonl"
