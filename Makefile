@@ -2,22 +2,49 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install browser postgres run test index eval serve clean
+.PHONY: install install-test lock browser postgres run test index eval serve clean
 
-$(STAMP): pyproject.toml
+# Installs come from lock files (exact versions with sha256 hashes); `make lock` refreshes them.
+RUN_LOCK  := requirements/run.lock
+TEST_LOCK := requirements/test.lock
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+
+$(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "erp-assist needs Python 3.11"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU build of torch lies on local disk; any other spec would download GBs of CUDA wheels.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# What `make run` needs: indexing, answering and serving, no torch.
+$(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+# Everything the tests use: the transformer embedder (torch==2.13.0, the CPU build on local disk), Milvus Lite,
+# the LangChain peer, the platforms' SDKs, Playwright.
+$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@ $(RUN_STAMP)
+
+install: $(RUN_STAMP)
+
+install-test: $(TEST_STAMP)
+
+# Refresh both lock files from pyproject.toml (uv resolves in seconds; pip installs from the files). The run
+# lock is constrained by the test lock, so the two never pin a shared package differently.
+UV_INDEXES := --find-links /opt/wheels --extra-index-url file:///opt/pypi/simple \
+              --extra-index-url file:///opt/pypi-more/simple --index-strategy unsafe-best-match
+lock: | $(BIN)/python
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	  --no-emit-package erp-assist $(UV_INDEXES) -o $(TEST_LOCK)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c $(TEST_LOCK) \
+	  --no-emit-package erp-assist $(UV_INDEXES) -o $(RUN_LOCK)
 
 index: install
 	$(BIN)/erp-assist index
@@ -44,7 +71,7 @@ postgres:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; } || \
 	  echo "postgresql could not be installed (needs root); the PostgreSQL tests will be skipped"
 
-test: install browser postgres
+test: install-test browser postgres
 	$(BIN)/python -m pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 0; fi; exit $$rc
 
 clean:
