@@ -20,7 +20,8 @@ $(BIN)/python:
 
 # What `make run` needs: indexing, answering and serving, no torch.
 $(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r $(RUN_LOCK)
+	@echo "installing the locked dependencies of $(RUN_LOCK) (no torch; about a minute with a warm package cache)"
+	$(BIN)/pip install --require-hashes -r $(RUN_LOCK)
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
