@@ -14,6 +14,7 @@ import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -32,10 +33,12 @@ from erp_assist.errors import ErpAssistError, IndexNotFoundError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
 from indexer.index import MANIFEST, current_build_dir
-from indexer.loaders import FaqColumns
 from indexer.text import TextProcessor
 from models.classifier import QuestionClassifier
 from models.gate import OffTopicGate
+
+if TYPE_CHECKING:
+    from indexer.loaders import FaqColumns
 
 __all__ = [
     "PublishedBuild",
@@ -154,9 +157,10 @@ class TenantPool:
 # Creating and listing tenants -------------------------------------------------------------------------
 
 
-def init_tenant_dir(data_dir: Path, *, from_dir: Path | None = None, faq_columns: FaqColumns = FaqColumns()) -> Path:
+def init_tenant_dir(data_dir: Path, *, from_dir: Path | None = None, faq_columns: FaqColumns | None = None) -> Path:
     """A tenant's sources directory: a copy of ``from_dir``, or an empty ``faq.csv`` (header only), ``sops/`` and
     ``chats/``. Files already there are kept."""
+    from indexer.loaders import FaqColumns  # the loaders (Excel, Word) are not needed to serve
     if from_dir is not None:
         if not from_dir.is_dir():
             raise ValueError(f"--from-dir {from_dir} is not a directory of sources (faq.csv, sops/, chats/)")
@@ -168,7 +172,7 @@ def init_tenant_dir(data_dir: Path, *, from_dir: Path | None = None, faq_columns
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     faq = data_dir / "faq.csv"
     if not faq.exists():
-        c = faq_columns
+        c = faq_columns or FaqColumns()
         faq.write_text(",".join((c.id, c.question, c.answer, c.module, c.tags, c.updated_at)) + "\n", encoding="utf-8")
     return data_dir
 
@@ -183,6 +187,8 @@ def add_tenant(settings: Settings, engine: Engine, *, tenant_id: str, name: str 
         pass
     else:  # checked before touching the disk, so a second `create` leaves the first one's files alone
         raise ConflictError(f"tenant {tenant_id!r} already exists")
+    from indexer.loaders import FaqColumns
+
     tenant_settings = settings.for_tenant(tenant_id)
     init_tenant_dir(tenant_settings.data_dir, from_dir=from_dir,
                     faq_columns=FaqColumns.from_mapping(settings.faq_columns))

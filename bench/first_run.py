@@ -1,6 +1,6 @@
 """A new user's first run: `make run` in a fresh clone, timed until the API answers, step by step.
 
-Run: python3 bench/first_run.py [--ref HEAD] [--ref bd2470a] [--cold] [--port 8765]
+Run (any Python 3.11, no venv needed): python3 bench/first_run.py [--ref HEAD] [--ref bd2470a] [--cold] [--port 8765]
 Clones each git ref of this repository into a temporary directory, runs `make run` there (install, train the
 classifier, build the demo index, answer a question, serve) and polls /readyz. Prints, per ref, the seconds each
 step took (from the timestamps of make's own command lines), the time until the API served, the venv size and
@@ -18,14 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.synthetic import cpu_note  # noqa: E402
 
 # make echoes each command before running it; the step is named after the command it starts.
 STEPS = (("pip install", "install"), ("train-classifier", "train"), ("erp-assist index", "index"),
@@ -69,10 +65,11 @@ def first_run(ref: str, port: int, cold: bool, workdir: Path, timeout_s: float) 
             if make.poll() is not None:
                 raise RuntimeError(f"make run ({ref}) exited with {make.returncode}:\n{''.join(log[-30:])}")
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    served = time.monotonic() - started
-                    break
-            except httpx.TransportError:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        served = time.monotonic() - started
+                        break
+            except OSError:  # not listening yet, or 503 while loading
                 pass
             time.sleep(0.5)
         if served is None:
@@ -95,7 +92,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
-    print(cpu_note())
+    print(f"{os.cpu_count()} CPU cores")
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         for ref in args.ref or ["HEAD"]:

@@ -1,12 +1,16 @@
-"""Index build speed: a full build of the demo KB (+ the 207 Odoo pages when ../shared is there), then an
-incremental rebuild after changing one file, in the same run.
+"""Index build speed through the real pipeline (load, chunk, tokenize, BM25, vectors when the settings ask for
+them, verify, publish): a full build of the demo KB (+ the 207 Odoo pages when ../shared is there) and an
+incremental rebuild after changing one file, then a full build of a synthetic KB written as a FAQ file.
 
-Run: .venv/bin/python bench/index_build.py
-Prints chunks/s for the full build and the incremental/full time ratio (unchanged chunks reuse their vectors).
+Run: .venv/bin/python bench/index_build.py [--synthetic 50000] [--vectors auto|always]
+``--vectors always`` embeds every chunk with ERP_ASSIST_EMBEDDER (what every build did before vectors became
+opt-in); ``auto`` (the default) computes none unless the ranking can use them.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import shutil
 import sys
 import tempfile
@@ -16,14 +20,33 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.synthetic import cpu_note  # noqa: E402
+from bench.synthetic import cpu_note, demo_sentences, synthetic_chunks  # noqa: E402
 from erp_assist.settings import Settings  # noqa: E402
 from indexer.build import build_index  # noqa: E402
-from indexer.embedding import Embedder  # noqa: E402
 from indexer.text import TextProcessor  # noqa: E402
 
 
+def _write_synthetic_faq(path: Path, size: int) -> None:
+    """``size`` FAQ entries recombined from the demo's sentences (bench/synthetic.py), as a tenant would upload."""
+    path.mkdir(parents=True)
+    with (path / "faq.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "question", "answer", "module"])
+        for chunk in synthetic_chunks(size, demo_sentences(ROOT / "data" / "demo")):
+            writer.writerow([chunk.source_id, chunk.title, chunk.text, chunk.module])
+
+
+def _timed_build(settings: Settings, processor: TextProcessor):  # noqa: ANN202
+    started = time.perf_counter()
+    report = build_index(settings, processor=processor)
+    return report, time.perf_counter() - started
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--synthetic", type=int, default=50_000, help="chunks of the synthetic KB (0: skip it)")
+    parser.add_argument("--vectors", choices=["auto", "always"], default="auto")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         kb = Path(tmp) / "kb"
         shutil.copytree(ROOT / "data" / "demo", kb)
@@ -32,28 +55,33 @@ def main() -> None:
             shutil.copytree(odoo, kb / "sops" / "odoo")
         else:
             print(f"({odoo} absent: demo only)")
-        settings = Settings(data_dir=kb, index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache")
-        embedder = Embedder(settings.embedder).load()
+        settings = Settings(data_dir=kb, index_dir=Path(tmp) / "index", cache_dir=Path(tmp) / "cache",
+                            dense_vectors=args.vectors)
         processor = TextProcessor.from_settings(settings)
         processor.warm_up()
 
-        started = time.perf_counter()
-        full = build_index(settings, embedder=embedder, processor=processor)
-        full_s = time.perf_counter() - started
+        full, full_s = _timed_build(settings, processor)
         chunks = full.manifest["counts"]["chunks"]
-
         sop = kb / "sops" / "sop-fin-month-end-close.md"
         sop.write_text(sop.read_text(encoding="utf-8") + "\n\n## 补充说明\n结账前请再次确认所有凭证已审核并过账。\n",
                        encoding="utf-8")
-        started = time.perf_counter()
-        incremental = build_index(settings, embedder=embedder, processor=processor)
-        incremental_s = time.perf_counter() - started
+        incremental, incremental_s = _timed_build(settings, processor)
 
-        print(f"index build, {cpu_note()}, embedder {settings.embedder}")
-        print(f"full build        {chunks:6d} chunks  {full_s:7.1f} s  {chunks / full_s:7.1f} chunks/s")
+        vectors = f"vectors: {full.manifest['embedder']['name'] or 'none'} (ERP_ASSIST_DENSE_VECTORS={args.vectors})"
+        print(f"index build, {cpu_note()}, {vectors}")
+        print(f"demo+odoo full build   {chunks:6d} chunks  {full_s:7.1f} s  {chunks / full_s:7.1f} chunks/s")
         print(f"incremental (1 file changed): {incremental.manifest['counts']['chunks']} chunks, "
               f"{incremental.reused_embeddings} vectors reused, {incremental_s:.1f} s")
         print(f"ratio incremental/full: {incremental_s / full_s:.2f}")
+
+        if args.synthetic:
+            synthetic = Path(tmp) / "synthetic"
+            _write_synthetic_faq(synthetic, args.synthetic)
+            big, big_s = _timed_build(settings.model_copy(update={"data_dir": synthetic,
+                                                                  "index_dir": Path(tmp) / "index-synthetic"}),
+                                      processor)
+            n = big.manifest["counts"]["chunks"]
+            print(f"synthetic full build {n:8d} chunks  {big_s:7.1f} s  {n / big_s:7.1f} chunks/s")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,32 @@ def normalize(text: str, converter: object | None = None) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@cache
+def _opencc_t2s() -> object:
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@cache
+def _jieba_tokenizer(user_dict: Path | None, extra_words: tuple[str, ...]):  # noqa: ANN202 - jieba has no types
+    """One jieba tokenizer per dictionary set and process: its dictionary takes about 70 MB, and processors that
+    differ only in token weights (the served one, the classifier's) tokenize words alike."""
+    import jieba
+
+    jieba.setLogLevel(60)
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    tokenizer.load_userdict(str(DICT_DIR / "erp.txt"))
+    for word in extra_words:
+        tokenizer.add_word(word, freq=500)
+    if user_dict is not None:
+        if not user_dict.is_file():
+            raise ValueError(f"user_dict {user_dict} does not exist; set ERP_ASSIST_USER_DICT to a file")
+        tokenizer.load_userdict(str(user_dict))
+    return tokenizer
+
+
 class TextProcessor:
     """Normalizes and tokenizes Chinese ERP text. Heavy parts (jieba, OpenCC) load lazily, once."""
 
@@ -74,25 +100,11 @@ class TextProcessor:
 
     @cached_property
     def _converter(self) -> object:
-        import opencc
-
-        return opencc.OpenCC("t2s")
+        return _opencc_t2s()
 
     @cached_property
     def _jieba(self):  # noqa: ANN202 - jieba has no types
-        import jieba
-
-        jieba.setLogLevel(60)
-        tokenizer = jieba.Tokenizer()
-        tokenizer.initialize()
-        tokenizer.load_userdict(str(DICT_DIR / "erp.txt"))
-        for word in self.synonyms:
-            tokenizer.add_word(word, freq=500)
-        if self.user_dict is not None:
-            if not self.user_dict.is_file():
-                raise ValueError(f"user_dict {self.user_dict} does not exist; set ERP_ASSIST_USER_DICT to a file")
-            tokenizer.load_userdict(str(self.user_dict))
-        return tokenizer
+        return _jieba_tokenizer(self.user_dict, tuple(self.synonyms))
 
     @cached_property
     def synonyms(self) -> dict[str, str]:

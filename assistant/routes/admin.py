@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from assistant.deps import AdminKey, StoreDep, TenantsDep
-from assistant.rebuild import rebuild_knowledge_base
 from assistant.schemas import public_detail
 from indexer.errors import BuildRefusedError
 
@@ -21,6 +20,8 @@ def rebuild(key: AdminKey, tenants: TenantsDep, store: StoreDep) -> dict[str, An
     """Build and publish a new index of the key's tenant from its sources and reviewed answers; the service
     switches to it."""
     try:
+        from assistant.rebuild import rebuild_knowledge_base  # the build pipeline loads only when asked for
+
         report = rebuild_knowledge_base(tenants.settings_for(key.tenant), models=tenants.models, store=store)
     except BuildRefusedError as exc:
         log.warning("rebuild of tenant %s refused: %s", key.tenant, exc)
