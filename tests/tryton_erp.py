@@ -1,0 +1,139 @@
+"""A real Tryton ERP for the tests and bench/erp_lookup.py: a SQLite database with stock, purchase and sale
+activated, a small scripted company (products with codes, two warehouses, stock moves, purchase and sale orders
+in several states, a few in trouble), and trytond's own HTTP server on a free port.
+
+Creating the database takes ~30 s on a shared core, so ``template_database`` builds it once per day and
+version under a cache directory; every server runs on its own copy (``TrytonServer``), so a test that changes
+the ERP (fixing a trouble case) never disturbs another.
+
+The company is scripted with proteus (Tryton's own client) in a subprocess: proteus keeps one global
+configuration per thread and initializing trytond in the test process would tie it to one database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from tests.live_server import free_port
+
+__all__ = ["ADMIN_PASSWORD", "READER_LOGIN", "READER_PASSWORD", "TrytonServer", "template_database",
+           "tryton_available", "DATABASE"]
+
+DATABASE = "erp"
+ADMIN_PASSWORD = "admin-pass-Tr0n"
+READER_LOGIN = "erp_assist"
+READER_PASSWORD = "reader-pass-Tr0n-42"
+MODULES = ("stock", "purchase", "sale")
+_SCRIPT = Path(__file__).resolve().parent / "tryton_company.py"
+
+
+def tryton_available() -> str | None:
+    """None when trytond, its modules and proteus import; else why not (the tests skip with it)."""
+    try:
+        import proteus  # noqa: F401
+        import trytond  # noqa: F401
+        import trytond.modules.purchase  # noqa: F401
+        import trytond.modules.sale  # noqa: F401
+        import trytond.modules.stock  # noqa: F401
+    except ImportError as exc:
+        return f"trytond/proteus not installed ({exc}); pip install -e '.[tryton]'"
+    return None
+
+
+def _bin(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def _config(directory: Path, port: int | None = None) -> Path:
+    lines = ["[database]", "uri = sqlite://", f"path = {directory}"]
+    if port is not None:
+        lines += ["[web]", f"listen = 127.0.0.1:{port}"]
+    lines += ["[session]", "max_attempt = 1000", "[cache]", "clean_timeout = 0"]
+    conf = directory / "trytond.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+def template_database(cache_dir: Path, *, today: date | None = None) -> Path:
+    """The directory holding ``erp.sqlite`` with the scripted company (built on first use, then reused)."""
+    import trytond
+
+    today = today or date.today()
+    key = hashlib.sha256(_SCRIPT.read_bytes() + trytond.__version__.encode() + today.isoformat().encode())
+    directory = cache_dir / f"tryton-{key.hexdigest()[:12]}"
+    if (directory / f"{DATABASE}.sqlite").exists() and (directory / "ready").exists():
+        return directory
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    (directory / f"{DATABASE}.sqlite").touch()
+    conf = _config(directory)
+    passfile = directory / "admin.pass"
+    passfile.write_text(ADMIN_PASSWORD)
+    env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
+    subprocess.run([_bin("trytond-admin"), "-c", str(conf), "-d", DATABASE, "--all", "-u", *MODULES,
+                    "--activate-dependencies", "--email", "admin@example.com"],
+                   env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, str(_SCRIPT), "build", str(conf), DATABASE, today.isoformat()],
+                   env=env, check=True, capture_output=True)
+    passfile.unlink()
+    (directory / "ready").touch()
+    return directory
+
+
+@dataclass
+class TrytonServer:
+    """trytond's HTTP server (JSON-RPC and XML-RPC) on a copy of a template database."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @classmethod
+    def start(cls, template: Path, work_dir: Path, *, timeout: float = 60.0) -> TrytonServer:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(template / f"{DATABASE}.sqlite", work_dir / f"{DATABASE}.sqlite")
+        port = free_port()
+        conf = _config(work_dir, port)
+        log = open(work_dir / "trytond.log", "wb")  # noqa: SIM115 - kept open for the server's life
+        process = subprocess.Popen([_bin("trytond"), "-c", str(conf), "-d", DATABASE], stdout=log, stderr=subprocess.STDOUT)
+        server = cls(work_dir, port, process)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"trytond exited: {(work_dir / 'trytond.log').read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(server.url, timeout=1)  # noqa: S310 - our own local server
+                return server
+            except OSError as exc:
+                if getattr(exc, "code", None) is not None:  # an HTTP error: the server answers
+                    return server
+                time.sleep(0.2)
+        server.stop()
+        raise RuntimeError(f"trytond did not answer on port {port} within {timeout} s")
+
+    def fix_troubles(self) -> None:
+        """Put every scripted trouble case right, through the running server as the admin (XML-RPC)."""
+        url = f"http://admin:{ADMIN_PASSWORD}@127.0.0.1:{self.port}/{DATABASE}/"
+        subprocess.run([sys.executable, str(_SCRIPT), "fix", url], check=True, capture_output=True, text=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
