@@ -57,6 +57,20 @@ def _do_moves(database: str, move_ids: list[int]) -> None:
         transaction.commit()
 
 
+def _plan_shipments(database: str, shipment_ids: list[int], planned: date) -> None:
+    """Tryton plans a sale's shipment from the product's lead time; the script wants the day it names."""
+    from trytond.pool import Pool
+    from trytond.transaction import Transaction
+
+    with Transaction().start(database, 1, context={"_check_access": False}) as transaction:
+        Shipment = Pool().get("stock.shipment.out")
+        shipments = Shipment.browse(shipment_ids)
+        Shipment.write(shipments, {"planned_date": planned})
+        Move = Pool().get("stock.move")
+        Move.write([m for s in shipments for m in (*s.outgoing_moves, *s.inventory_moves)], {"planned_date": planned})
+        transaction.commit()
+
+
 def _build(conf: str, database: str, today: date) -> None:
     from proteus import Model, config
 
@@ -174,7 +188,7 @@ def _build(conf: str, database: str, today: date) -> None:
 
     Sale = Model.get("sale.sale")
     for _, customer, offset, lines, state in SALES:
-        sale = Sale(party=parties[customer], sale_date=today + timedelta(days=offset),
+        sale = Sale(party=parties[customer], sale_date=today,
                     invoice_method="manual", shipment_method="order", warehouse=main)
         for code, quantity in lines:
             line = sale.lines.new()
@@ -185,6 +199,8 @@ def _build(conf: str, database: str, today: date) -> None:
         sale.click("quote")
         if state == "processing":
             sale.click("confirm")
+            sale.reload()
+            _plan_shipments(database, [s.id for s in sale.shipments], today + timedelta(days=offset))
 
 
 def _fix(url: str) -> None:
@@ -195,18 +211,17 @@ def _fix(url: str) -> None:
     config.set_xmlrpc(url)
     Product = Model.get("product.product")
     Location = Model.get("stock.location")
-    Move = Model.get("stock.move")
-    supplier, = Location.find([("code", "=", "SUP")])
     main, = Location.find([("code", "=", "WH")])
-    moves = []
-    for code, quantity in (("B20250728-003", 25), ("C-2001", 40)):
+    # A stock count (an inventory) puts the quantities right: its moves have an origin, as Tryton wants.
+    Inventory = Model.get("stock.inventory")
+    inventory = Inventory(location=main.storage_location, date=date.today())
+    for code, counted in (("B20250728-003", 20), ("C-2001", 48)):
         product, = Product.find([("code", "=", code)])
-        move = Move(product=product, unit=product.default_uom, quantity=quantity, from_location=supplier,
-                    to_location=main.storage_location, unit_price=product.cost_price,
-                    effective_date=date.today())
-        move.save()
-        moves.append(move)
-    Move.click(moves, "do")
+        line = inventory.lines.new()
+        line.product = product
+        line.quantity = counted
+    inventory.save()
+    inventory.click("confirm")
     Purchase = Model.get("purchase.purchase")
     for purchase in Purchase.find([("state", "=", "quotation"), ("number", "=", "PO-2024-0316")]):
         purchase.click("confirm")

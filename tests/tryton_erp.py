@@ -73,7 +73,8 @@ def template_database(cache_dir: Path, *, today: date | None = None) -> Path:
     directory = cache_dir / f"tryton-{key.hexdigest()[:12]}"
     if (directory / f"{DATABASE}.sqlite").exists() and (directory / "ready").exists():
         return directory
-    shutil.rmtree(directory, ignore_errors=True)
+    for old in cache_dir.glob("tryton-*"):  # another day's or script's company
+        shutil.rmtree(old, ignore_errors=True)
     directory.mkdir(parents=True)
     (directory / f"{DATABASE}.sqlite").touch()
     conf = _config(directory)
@@ -105,6 +106,8 @@ class TrytonServer:
     @classmethod
     def start(cls, template: Path, work_dir: Path, *, timeout: float = 60.0) -> TrytonServer:
         work_dir.mkdir(parents=True, exist_ok=True)
+        for stale in (f"{DATABASE}.sqlite-wal", f"{DATABASE}.sqlite-shm"):  # a copy must not meet an old journal
+            (work_dir / stale).unlink(missing_ok=True)
         shutil.copy(template / f"{DATABASE}.sqlite", work_dir / f"{DATABASE}.sqlite")
         port = free_port()
         conf = _config(work_dir, port)
@@ -127,8 +130,10 @@ class TrytonServer:
 
     def fix_troubles(self) -> None:
         """Put every scripted trouble case right, through the running server as the admin (XML-RPC)."""
-        url = f"http://admin:{ADMIN_PASSWORD}@127.0.0.1:{self.port}/{DATABASE}/"
-        subprocess.run([sys.executable, str(_SCRIPT), "fix", url], check=True, capture_output=True, text=True)
+        url = f"http://admin:{ADMIN_PASSWORD}@127.0.0.1:{self.port}/{DATABASE}/rpc/"
+        done = subprocess.run([sys.executable, str(_SCRIPT), "fix", url], capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"fixing the trouble cases failed:\n{done.stderr[-3000:]}")
 
     def stop(self) -> None:
         if self.process.poll() is None:

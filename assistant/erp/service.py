@@ -153,6 +153,15 @@ class ErpLookups:
             return None
         return self.lookup(intent, erp=erp, question=question, asker=asker, channel=channel)
 
+    def answer_safely(self, question: str, *, tenant: str, asker: str, channel: str) -> LookupAnswer | None:
+        """``answer`` for the serving paths: a tenant's broken erp.yaml is logged (every time) and gives no
+        lookup, so the knowledge-base drafts still go out."""
+        try:
+            return self.answer(question, tenant=tenant, asker=asker, channel=channel)
+        except ErpConfigError as exc:
+            log.error("tenant %s: ERP lookups off: %s", tenant, exc)
+            return None
+
     def lookup(self, intent: LookupIntent, *, erp: TenantErp, question: str, asker: str,
                channel: str) -> LookupAnswer:
         method = _METHOD[intent.kind]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,9 @@ def fresh_tryton(tryton_template, tmp_path):
 
 def erp_yaml(server_url: str, *, whitelist: dict | None = None, alerts: dict | None = None,
              password: str = READER_PASSWORD, **extra) -> dict:  # noqa: ANN003
-    config = {"connector": "tryton",
+    # The scripted company's dates are the machine's local ones; the group's clock must agree with them.
+    local_offset = datetime.now().astimezone().utcoffset().total_seconds() / 3600
+    config = {"connector": "tryton", "utc_offset_hours": local_offset,
               "connection": {"url": server_url, "database": DATABASE, "login": READER_LOGIN, "password": password,
                              "timeout_seconds": 10},
               **extra}
