@@ -809,7 +809,7 @@ def erp_ask(
     finally:
         lookups.close()
     if answer is None:
-        console.print("not a live-data question (or this tenant has no ERP configured): nothing looked up")
+        console.print("nothing looked up: not a live-data question, or no ERP for this tenant")
         return
     console.print(f"[bold]{answer.kind.value}[/] {answer.target} → {answer.outcome} ({answer.latency_ms:.0f} ms)")
     console.print(answer.text)

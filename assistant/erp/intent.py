@@ -37,16 +37,20 @@ class LookupIntent:
 
 # A code: letters, then digits, with hyphens between groups (A-1002, PO-2024-0315, B20250728-003, E-100); also
 # the typos people make: lower case, a missing hyphen (a1002, PO2024-0315), full-width hyphens.
-_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})[-_ ]?(\d[0-9]*(?:[-_]\d+)*)(?![A-Za-z0-9.])")
-# Units and sizes that look like codes but are not: M8, 2kW, 5s …
-_NOT_CODES = re.compile(r"^(M\d+|S\d|V\d+|P[123]|Q[1-4]|T\d|[A-Z]\d{1,2})$")
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{1,4})([-_ ]?)(\d[0-9]*(?:[-_]\d+)*)(?![A-Za-z0-9.])")
+# Written without a hyphen, these are sizes and SAP transaction / condition codes, not items or documents:
+# M8, P1, MD04, VA01, PR00, MB51 …
+_NOT_CODES = re.compile(r"^(M\d+|S\d|V\d+|P[123]|Q[1-4]|T\d|[A-Z]\d{1,2}|[A-Z]{2,4}\d{2,3})$")
 _DOCUMENT_PREFIXES = ("PO", "SO", "OUT", "IN", "DN", "GR", "PR", "SH")
 
 HOW_TO_WORDS = ("怎么", "怎样", "如何", "怎么样", "怎麼", "咋", "为什么", "为何", "步骤", "流程", "操作",
                 "设置", "配置", "报错", "提示", "错误", "失败", "无法", "不能", "不了", "权限", "在哪里", "在哪个菜单",
                 "哪个菜单", "教程", "方法", "可以吗", "能不能", "how", "why", "error", "setup", "是否可以", "需要什么",
                 "有什么区别", "区别", "规则", "审批流", "模板", "导入", "导出", "打印", "撤销", "反审核", "删除", "修改",
-                "录入", "新建", "创建", "取消审核")
+                "录入", "新建", "创建", "取消审核",
+                # asking for advice, or about changing a document, not for its state
+                "会不会", "行不行", "能否", "可不可以", "要不要", "该不该", "算不算", "改不动", "改不了", "作废",
+                "录错", "变更", "改单价", "改数量", "冲销", "退回")
 # Words that ask for the live state of a code, by what is asked.
 _STOCK_WORDS = ("库存", "多少", "剩", "有货", "现存", "可用", "在库", "库里", "仓里", "缺货", "存量", "够不够",
                 "够用", "还有", "几个", "几件", "几箱", "stock", "数量", "结存", "余量", "存货", "还剩", "有没有货")
@@ -62,20 +66,21 @@ _LEGAL_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "
 _CITIES = ("北京", "上海", "天津", "重庆", "广州", "深圳", "杭州", "南京", "苏州", "武汉", "成都", "西安")
 
 
-def code_candidates(raw_letters: str, raw_digits: str) -> tuple[str, ...]:
-    """Spellings of a code to try, the canonical one (upper case, hyphen after the letters) first."""
-    letters = raw_letters.upper()
-    digits = raw_digits.replace("_", "-")
-    spelled = [f"{letters}-{digits}", f"{letters}{digits}"]
-    return tuple(dict.fromkeys(spelled))
+def code_candidates(raw_letters: str, separator: str, raw_digits: str) -> tuple[str, ...]:
+    """Spellings of a code to try: as written (upper case), then with the hyphen after the letters added or
+    dropped — the one typo people make with codes. The answer names the code that was found."""
+    letters, digits = raw_letters.upper(), raw_digits.replace("_", "-")
+    written = f"{letters}{'-' if separator else ''}{digits}"
+    toggled = f"{letters}{digits}" if separator else f"{letters}-{digits}"
+    return (written, toggled)
 
 
 def _codes(text: str) -> list[tuple[str, tuple[str, ...]]]:
     text = text.replace("－", "-").replace("—", "-").replace("–", "-")
     found = []
     for match in _CODE.finditer(text):
-        letters, digits = match.group(1), match.group(2)
-        candidates = code_candidates(letters, digits)
+        letters, separator, digits = match.group(1), match.group(2), match.group(3)
+        candidates = code_candidates(letters, separator, digits)
         if _NOT_CODES.match(f"{letters.upper()}{digits}") and "-" not in match.group(0):
             continue
         if len(digits.replace("-", "")) < 2:
@@ -85,8 +90,8 @@ def _codes(text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def party_aliases(party: PartyRef) -> set[str]:
-    """How people name a supplier or customer: the full name, without the legal suffix, its first four
-    characters, without the city in front, and its code."""
+    """How people name a supplier or customer: the full name, without the legal suffix, without the city in
+    front, its first two and four characters, and its code."""
     names = {party.name}
     core = party.name
     for suffix in _LEGAL_SUFFIXES:
@@ -98,13 +103,14 @@ def party_aliases(party: PartyRef) -> set[str]:
         if core.startswith(city) and len(core) > len(city) + 1:
             core = core[len(city):]
             names.add(core)
-    if len(core) >= 4:
-        names.add(core[:4])
-    if len(core) >= 2:
-        names.add(core[:2]) if len(core) <= 4 else None
+    names.update(core[:n] for n in (2, 4) if len(core) >= n)  # "宏达", "宏达包装"
     if party.code and len(party.code) >= 3:
         names.add(party.code)
     return {n for n in names if len(n) >= 2}
+
+
+def _prefix(code: str) -> str:
+    return re.match(r"[A-Z]*", code).group()  # type: ignore[union-attr] - [A-Z]* always matches
 
 
 def _has(text: str, words: Iterable[str]) -> bool:
@@ -128,12 +134,11 @@ def detect_intent(text: str, parties: Iterable[PartyRef] = (),
     party_codes = {p.code.upper().replace("-", "") for p in parties if p.code}
     codes = [(c, cs) for c, cs in _codes(text) if c.replace("-", "") not in party_codes]
     for code, candidates in codes:
-        prefix = code.split("-", 1)[0]
-        if prefix in _DOCUMENT_PREFIXES and (_has(lowered, _DOCUMENT_WORDS) or _has(lowered, _STOCK_WORDS)
+        if _prefix(code) in _DOCUMENT_PREFIXES and (_has(lowered, _DOCUMENT_WORDS) or _has(lowered, _STOCK_WORDS)
                                               or _has(lowered, ("?", "？", "呢", "吗"))):
             return LookupIntent(LookupKind.DOCUMENT, code, candidates)
     for code, candidates in codes:
-        if code.split("-", 1)[0] in _DOCUMENT_PREFIXES:
+        if _prefix(code) in _DOCUMENT_PREFIXES:
             continue
         if _has(lowered, _INFO_WORDS):
             return LookupIntent(LookupKind.ITEM_INFO, code, candidates)

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, insert, select, update
 
 from assistant.store.engine import aware, now, reading, writing
 from assistant.store.schema import erp_alert_posts, erp_alert_state, erp_lookups
@@ -104,16 +104,16 @@ def resolve_alert(engine: Engine, *, tenant: str, check_name: str, subject: str)
 
 def alert_post_counts(engine: Engine, *, tenant: str | None = None, since: datetime | None = None,
                       until: datetime | None = None) -> dict[tuple[str, str], int]:
-    """(tenant, urgency) → alerts delivered in the window."""
-    conditions = [erp_alert_posts.c.delivered.is_(True)]
+    """(tenant, urgency) → alerts delivered in ``[since, until)``. The window is applied here, on aware times:
+    SQLite keeps no offset, so comparing in SQL would compare text."""
+    query = select(erp_alert_posts.c.tenant, erp_alert_posts.c.urgency, erp_alert_posts.c.posted_at).where(
+        erp_alert_posts.c.delivered.is_(True))
     if tenant is not None:
-        conditions.append(erp_alert_posts.c.tenant == tenant)
-    if since is not None:
-        conditions.append(erp_alert_posts.c.posted_at >= since)
-    if until is not None:
-        conditions.append(erp_alert_posts.c.posted_at < until)
+        query = query.where(erp_alert_posts.c.tenant == tenant)
+    counts: dict[tuple[str, str], int] = {}
     with reading(engine) as conn:
-        rows = conn.execute(select(erp_alert_posts.c.tenant, erp_alert_posts.c.urgency, func.count())
-                            .where(and_(*conditions))
-                            .group_by(erp_alert_posts.c.tenant, erp_alert_posts.c.urgency))
-        return {(t, u): n for t, u, n in rows}
+        for row_tenant, urgency, posted_at in conn.execute(query):
+            at = aware(posted_at)
+            if (since is None or at >= since) and (until is None or at < until):
+                counts[(row_tenant, urgency)] = counts.get((row_tenant, urgency), 0) + 1
+    return counts

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timezone
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +15,7 @@ import pytest
 from assistant.erp import ErpLookups
 from assistant.erp.alerts import Alert, run_alerts
 from assistant.store import open_store
-from assistant.store.erp import alert_post_counts
+from assistant.store.erp import alert_post_counts, record_alert_post
 from erp_assist.domain import Urgency
 from tests.assistant.erp.conftest import CHECKS, erp_yaml, write_erp_config
 from tests.conftest import make_settings
@@ -87,8 +88,6 @@ def test_changed_facts_post_again(fresh_tryton, tmp_path):
         # The same trouble with other facts (as if the stock moved further below zero) is posted again.
         changed = Alert("负库存", "B20250728-003@WH", Urgency.P1,
                         {"code": "B20250728-003", "warehouse": "主仓", "on_hand": -9.0}, "…")
-        from assistant.store.erp import record_alert_post
-
         record_alert_post(store, tenant="default", check_name=changed.check_name, subject=changed.subject,
                           fingerprint=changed.fingerprint, urgency="P1", message=changed.text, delivered=True)
         second = run_alerts(lookups, store, "default")
@@ -123,3 +122,21 @@ def test_waiting_hours_come_from_the_check(tryton, tmp_path, hours, expected):
         store = open_store(settings.database_url)
         run = run_alerts(ErpLookups(settings, store), store, "default")
         assert [a.subject for a in run.posted] == expected
+
+
+def test_alerts_are_counted_in_the_daily_digest(tmp_path):
+    from datetime import date, datetime, timedelta
+
+    from assistant.group_metrics import daily_digest, digest_markdown
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    for urgency, delivered in (("P1", True), ("P1", True), ("P2", True), ("P2", False)):
+        record_alert_post(store, tenant="default", check_name="负库存", subject=f"X-{urgency}", fingerprint="f",
+                          urgency=urgency, message="…", delivered=delivered)
+    tz = timezone(timedelta(hours=8))
+    today = datetime.now(tz).date()
+    digest = daily_digest(store, today, tenant="default", tz=tz)
+    assert digest.erp_alerts == {"P1": 2, "P2": 1}  # the failed post is not counted
+    assert "ERP 告警：P1 2 条，P2 1 条" in digest_markdown(digest)[1]
+    assert daily_digest(store, today, tenant="acme", tz=tz).erp_alerts == {}
+    assert daily_digest(store, date(2020, 1, 1), tenant="default", tz=tz).erp_alerts == {}
