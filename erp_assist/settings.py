@@ -239,6 +239,10 @@ class Settings(BaseSettings):
     erp_party_cache_seconds: float = Field(
         600, ge=0, description="How long the supplier/customer names that questions are matched against are kept",
     )
+    erp_party_retry_seconds: float = Field(
+        60, ge=0, description="After the ERP failed to give those names, how long before asking it again (questions "
+        "meanwhile match the names known before)",
+    )
     erp_alerts_in_serve_minutes: float = Field(
         0, ge=0, description="Run `erp-assist alerts run` for every tenant inside `serve` every N minutes (0: off; "
         "use cron instead)",

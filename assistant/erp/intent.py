@@ -17,7 +17,8 @@ from enum import StrEnum
 
 from assistant.erp.types import PartyRef
 
-__all__ = ["LookupKind", "LookupIntent", "detect_intent", "code_candidates", "party_aliases", "HOW_TO_WORDS"]
+__all__ = ["LookupKind", "LookupIntent", "detect_intent", "code_candidates", "party_aliases", "may_name_party",
+           "HOW_TO_WORDS"]
 
 
 class LookupKind(StrEnum):
@@ -122,6 +123,12 @@ def is_how_to(text: str) -> bool:
     if "怎么还没" in lowered or "怎么还不" in lowered or "怎么样了" in lowered:
         return False  # "怎么还没到货": a complaint about a state, not a how-to
     return _has(lowered, HOW_TO_WORDS)
+
+
+def may_name_party(text: str) -> bool:
+    """Whether ``text`` could be a supplier/customer question: only then are the ERP's party names needed."""
+    lowered = text.lower()
+    return not is_how_to(lowered) and (_has(lowered, _PARTY_WORDS) or _has(lowered, _DOCUMENT_WORDS))
 
 
 def detect_intent(text: str, parties: Iterable[PartyRef] = (),

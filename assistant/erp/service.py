@@ -31,7 +31,7 @@ from assistant.erp.answer import (
 from assistant.erp.config import TenantErpConfig, allowed, load_tenant_config, personal_reads
 from assistant.erp.connector import ErpConnector, Reads, make_connector
 from assistant.erp.errors import ErpConfigError, ErpError, LookupNotAllowedError
-from assistant.erp.intent import LookupIntent, LookupKind, detect_intent
+from assistant.erp.intent import LookupIntent, LookupKind, detect_intent, may_name_party
 from assistant.erp.types import PartyRef
 from assistant.store.erp import record_lookup
 from erp_assist.settings import Settings
@@ -61,7 +61,8 @@ class LookupAnswer:
 class TenantErp:
     """One tenant's connector, whitelist and the supplier/customer names its questions may use."""
 
-    def __init__(self, tenant: str, config: TenantErpConfig, connector: ErpConnector, party_ttl_seconds: float):
+    def __init__(self, tenant: str, config: TenantErpConfig, connector: ErpConnector, party_ttl_seconds: float,
+                 party_retry_seconds: float = 60.0):
         self.tenant = tenant
         self.config = config
         self.connector = connector
@@ -71,7 +72,8 @@ class TenantErp:
         self.whitelist: Reads = ({m: tuple(f) for m, f in config.whitelist.items()} if config.whitelist is not None
                                  else _merged(connector.READS.values()))
         self._party_ttl = party_ttl_seconds
-        self._parties: tuple[float, list[PartyRef]] | None = None
+        self._party_retry = party_retry_seconds
+        self._parties: tuple[float, list[PartyRef]] | None = None  # (valid until, names)
         self._lock = threading.Lock()
 
     def reads(self, method: str) -> Reads:
@@ -83,17 +85,21 @@ class TenantErp:
     def parties(self) -> list[PartyRef]:
         """Suppliers and customers (cached; empty when the ERP or the whitelist does not give them)."""
         with self._lock:
-            if self._parties is not None and time.monotonic() - self._parties[0] < self._party_ttl:
+            if self._parties is not None and time.monotonic() < self._parties[0]:
                 return self._parties[1]
         if not self.may("parties"):
             return []
         try:
             found = self.connector.parties()
         except ErpError as exc:
+            # Keep what we had, and do not ask a down ERP again for every question: retry in a minute.
             log.warning("tenant %s: supplier/customer names unavailable: %s", self.tenant, exc)
-            return self._parties[1] if self._parties else []
+            with self._lock:
+                known = self._parties[1] if self._parties else []
+                self._parties = (time.monotonic() + min(self._party_ttl, self._party_retry), known)
+            return known
         with self._lock:
-            self._parties = (time.monotonic(), found)
+            self._parties = (time.monotonic() + self._party_ttl, found)
         return found
 
 
@@ -132,23 +138,30 @@ class ErpLookups:
             found = None
         else:
             config = load_tenant_config(path)
-            found = TenantErp(tenant, config, self._factory(config), self.settings.erp_party_cache_seconds)
+            found = TenantErp(tenant, config, self._factory(config), self.settings.erp_party_cache_seconds,
+                              self.settings.erp_party_retry_seconds)
         with self._lock:
             return self._tenants.setdefault(tenant, found)
 
     def intent(self, question: str, *, tenant: str) -> LookupIntent | None:
         """The lookup ``question`` asks for in ``tenant``'s ERP (None: not a lookup, or no ERP)."""
         erp = self.tenant(tenant)
-        if erp is None:
-            return None
-        return detect_intent(question, erp.parties(), erp.config.party_aliases)
+        return None if erp is None else self._intent(question, erp)
+
+    @staticmethod
+    def _intent(question: str, erp: TenantErp) -> LookupIntent | None:
+        # Codes need no ERP call; the party names are fetched only for a question that may name a party.
+        intent = detect_intent(question, (), erp.config.party_aliases)
+        if intent is None and may_name_party(question):
+            intent = detect_intent(question, erp.parties(), erp.config.party_aliases)
+        return intent
 
     def answer(self, question: str, *, tenant: str, asker: str, channel: str) -> LookupAnswer | None:
         """Look up what ``question`` asks for; None when it asks for nothing live (or the tenant has no ERP)."""
         erp = self.tenant(tenant)
         if erp is None:
             return None
-        intent = detect_intent(question, erp.parties(), erp.config.party_aliases)
+        intent = self._intent(question, erp)
         if intent is None:
             return None
         return self.lookup(intent, erp=erp, question=question, asker=asker, channel=channel)

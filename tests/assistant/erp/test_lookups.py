@@ -115,3 +115,24 @@ def test_tenant_without_erp_config_has_no_lookups(tmp_path):
     settings = make_settings(tmp_path, erp_config_dir=tmp_path / "erp")
     assert ErpLookups(settings, open_store(settings.database_url)).answer(
         "A-1002 还有多少库存", tenant="default", asker="x", channel="api") is None
+
+
+def test_a_down_erp_is_not_asked_for_party_names_on_every_question(tmp_path):
+    from assistant.erp.tryton import TrytonConnector
+
+    class Counting(TrytonConnector):
+        party_calls = 0
+
+        def parties(self):  # noqa: ANN202
+            Counting.party_calls += 1
+            return super().parties()
+
+    settings = make_settings(tmp_path, erp_config_dir=tmp_path / "erp", erp_party_retry_seconds=60)
+    write_erp_config(settings.erp_config_dir, "default", erp_yaml(f"http://127.0.0.1:{free_port()}/"))
+    lookups = ErpLookups(settings, open_store(settings.database_url),
+                         connector_factory=lambda c: Counting(c.connection))
+    assert ask(lookups, "A-1002 还有多少库存").outcome == "unreachable"
+    assert Counting.party_calls == 0  # a code needs no party names
+    for _ in range(3):
+        assert ask(lookups, "华东五金还有哪些单子没到货") is None  # no names known: nothing to look up
+    assert Counting.party_calls == 1
