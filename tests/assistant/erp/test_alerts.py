@@ -17,6 +17,7 @@ from assistant.erp.alerts import Alert, run_alerts
 from assistant.store import open_store
 from assistant.store.erp import alert_post_counts, record_alert_post
 from erp_assist.domain import Urgency
+from tests.assistant.channels.conftest import FEISHU_APP, fake  # noqa: F401 - the fake platform fixture
 from tests.assistant.erp.conftest import CHECKS, erp_yaml, write_erp_config
 from tests.conftest import make_settings
 from tests.live_server import free_port
@@ -140,3 +141,19 @@ def test_alerts_are_counted_in_the_daily_digest(tmp_path):
     assert "ERP 告警：P1 2 条，P2 1 条" in digest_markdown(digest)[1]
     assert daily_digest(store, today, tenant="acme", tz=tz).erp_alerts == {}
     assert daily_digest(store, date(2020, 1, 1), tenant="default", tz=tz).erp_alerts == {}
+
+
+def test_alerts_go_through_the_channel_adapters(fresh_tryton, tmp_path, fake):  # noqa: F811
+    settings = make_settings(tmp_path, erp_config_dir=tmp_path / "erp", feishu_verification_token="t",
+                             feishu_app_id=FEISHU_APP[0], feishu_app_secret=FEISHU_APP[1], feishu_api_base=fake.url,
+                             channel_send_backoff_seconds=0.01)
+    write_erp_config(settings.erp_config_dir, "default", erp_yaml(
+        fresh_tryton.url, alerts={"target": {"platform": "feishu", "chat_id": "oc_alerts"}, "checks": CHECKS[:1]}))
+    store = open_store(settings.database_url)
+    run = run_alerts(ErpLookups(settings, store), store, "default")
+    assert [a.subject for a in run.posted] == ["B20250728-003@WH"]
+    [call] = fake.sent("/open-apis/im/v1/messages")
+    assert call.body["receive_id"] == "oc_alerts"
+    card = json.loads(call.body["content"])
+    assert card["header"]["template"] == "red"  # P1: urgent
+    assert "B20250728-003" in json.dumps(card, ensure_ascii=False)
