@@ -12,6 +12,7 @@ configuration per thread and initializing trytond in the test process would tie 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -37,15 +38,17 @@ _SCRIPT = Path(__file__).resolve().parent / "tryton_company.py"
 
 
 def tryton_available() -> str | None:
-    """None when trytond, its modules and proteus import; else why not (the tests skip with it)."""
-    try:
-        import proteus  # noqa: F401
-        import trytond  # noqa: F401
-        import trytond.modules.purchase  # noqa: F401
-        import trytond.modules.sale  # noqa: F401
-        import trytond.modules.stock  # noqa: F401
-    except ImportError as exc:
-        return f"trytond/proteus not installed ({exc}); pip install -e '.[tryton]'"
+    """None when trytond, its stock/purchase/sale modules and proteus are installed; else why not (the tests
+    skip with it). Looked up without importing them: trytond's modules register models on import."""
+    from importlib.util import find_spec
+
+    for name in ("trytond", "proteus", *(f"trytond.modules.{m}" for m in MODULES)):
+        try:
+            found = find_spec(name) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{name} is not installed (pip install -e '.[tryton]', part of '.[dev]')"
     return None
 
 
@@ -71,8 +74,16 @@ def template_database(cache_dir: Path, *, today: date | None = None) -> Path:
     today = today or date.today()
     key = hashlib.sha256(_SCRIPT.read_bytes() + trytond.__version__.encode() + today.isoformat().encode())
     directory = cache_dir / f"tryton-{key.hexdigest()[:12]}"
-    if (directory / f"{DATABASE}.sqlite").exists() and (directory / "ready").exists():
-        return directory
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # One builder at a time: test sessions running side by side share the cache.
+    with open(cache_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "ready").exists():
+            _build(cache_dir, directory, today)
+    return directory
+
+
+def _build(cache_dir: Path, directory: Path, today: date) -> None:
     for old in cache_dir.glob("tryton-*"):  # another day's or script's company
         shutil.rmtree(old, ignore_errors=True)
     directory.mkdir(parents=True)
@@ -81,14 +92,15 @@ def template_database(cache_dir: Path, *, today: date | None = None) -> Path:
     passfile = directory / "admin.pass"
     passfile.write_text(ADMIN_PASSWORD)
     env = {**os.environ, "TRYTONPASSFILE": str(passfile)}
-    subprocess.run([_bin("trytond-admin"), "-c", str(conf), "-d", DATABASE, "--all", "-u", *MODULES,
-                    "--activate-dependencies", "--email", "admin@example.com"],
-                   env=env, check=True, capture_output=True)
-    subprocess.run([sys.executable, str(_SCRIPT), "build", str(conf), DATABASE, today.isoformat()],
-                   env=env, check=True, capture_output=True)
+    steps = [[_bin("trytond-admin"), "-c", str(conf), "-d", DATABASE, "--all", "-u", *MODULES,
+              "--activate-dependencies", "--email", "admin@example.com"],
+             [sys.executable, str(_SCRIPT), "build", str(conf), DATABASE, today.isoformat()]]
+    for step in steps:
+        done = subprocess.run(step, env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"building the Tryton test database failed at {step[0]}:\n{done.stderr[-3000:]}")
     passfile.unlink()
     (directory / "ready").touch()
-    return directory
 
 
 @dataclass
