@@ -52,15 +52,18 @@ HOW_TO_WORDS = ("怎么", "怎样", "如何", "怎么样", "怎麼", "咋", "为
                 # asking for advice, or about changing a document, not for its state
                 "会不会", "行不行", "能否", "可不可以", "要不要", "该不该", "算不算", "改不动", "改不了", "作废",
                 "录错", "变更", "改单价", "改数量", "冲销", "退回")
+# "How" words that ask about a state: "怎么还没到货", "进度如何".
+_STATE_ASKS = ("怎么还没", "怎么还不", "怎么样了", "进度如何", "情况如何", "状态如何", "进展如何")
 # Words that ask for the live state of a code, by what is asked.
 _STOCK_WORDS = ("库存", "多少", "剩", "有货", "现存", "可用", "在库", "库里", "仓里", "缺货", "存量", "够不够",
-                "够用", "还有", "几个", "几件", "几箱", "stock", "数量", "结存", "余量", "存货", "还剩", "有没有货")
+                "够用", "还有", "几个", "几件", "几箱", "stock", "数量", "结存", "余量", "存货", "还剩", "有没有货",
+                "快没了", "没了", "账面", "缺不缺", "断货")
 _DOCUMENT_WORDS = ("到哪", "哪一步", "哪步", "状态", "进度", "审批了", "批了", "审了", "发货了", "发了没", "发出",
                    "到货", "收货了", "到了没", "到没到", "什么情况", "情况", "怎么样了", "好了没", "完成了", "走到",
                    "卡在", "处理了", "确认了", "status", "在途", "送到", "出库了", "有没有", "查一下", "查下", "查查",
                    "看看", "看下", "帮我查")
 _INFO_WORDS = ("物料信息", "主数据", "是什么", "叫什么", "名称", "单位", "规格", "什么东西", "哪个物料", "信息",
-               "资料", "品名", "单价", "价格", "售价")
+               "资料", "品名", "单价", "价格", "售价", "是啥", "啥东西", "什么料")
 _PARTY_WORDS = ("订单", "采购单", "销售单", "单子", "未完成", "在途", "没到", "没发", "未交", "欠", "还有哪些",
                 "有哪些", "哪些单", "几张", "多少单", "open", "未结", "待收", "待发")
 _LEGAL_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "公司", "厂", "集团")
@@ -120,8 +123,8 @@ def _has(text: str, words: Iterable[str]) -> bool:
 
 def is_how_to(text: str) -> bool:
     lowered = text.lower()
-    if "怎么还没" in lowered or "怎么还不" in lowered or "怎么样了" in lowered:
-        return False  # "怎么还没到货": a complaint about a state, not a how-to
+    if any(p in lowered for p in _STATE_ASKS):
+        return False  # "怎么还没到货", "进度如何": asking about a state, not how to do something
     return _has(lowered, HOW_TO_WORDS)
 
 

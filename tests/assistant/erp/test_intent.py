@@ -21,6 +21,9 @@ PARTIES = [PartyRef("S001", "华东五金有限公司"), PartyRef("S002", "宏�
     ("恒信的订单发了没", LookupKind.PARTY_ORDERS, "C001"),
     ("S001 还有哪些订单", LookupKind.PARTY_ORDERS, "S001"),  # a party code is not an item code
     ("SO-2024-0101 怎么样了", LookupKind.DOCUMENT, "SO-2024-0101"),  # "怎么样了" asks for a state
+    ("PO-2024-0319 进展如何", LookupKind.DOCUMENT, "PO-2024-0319"),  # so does "进展如何"
+    ("D-3005 是不是快断货了", LookupKind.STOCK, "D-3005"),
+    ("F-0007 是啥", LookupKind.ITEM_INFO, "F-0007"),
 ])
 def test_live_data_questions_fire(question, kind, target):
     intent = detect_intent(question, PARTIES)
