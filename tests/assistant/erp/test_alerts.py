@@ -157,3 +157,23 @@ def test_alerts_go_through_the_channel_adapters(fresh_tryton, tmp_path, fake):  
     card = json.loads(call.body["content"])
     assert card["header"]["template"] == "red"  # P1: urgent
     assert "B20250728-003" in json.dumps(card, ensure_ascii=False)
+
+
+def test_the_alert_loop_inside_serve(fresh_tryton, tmp_path):
+    import time
+
+    from assistant.erp.metrics import start_alert_loop
+
+    with webhook() as (hook, received):
+        lookups, store = setup(fresh_tryton.url, tmp_path, hook)
+        assert start_alert_loop(lookups, store, lookups.settings) is None  # off unless configured
+        settings = lookups.settings.model_copy(update={"erp_alerts_in_serve_minutes": 0.01})
+        loop = start_alert_loop(lookups, store, settings)
+        try:
+            deadline = time.monotonic() + 30
+            while len(received) < 4 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.5)  # more rounds: still nothing new
+        finally:
+            loop.stop()
+        assert len(received) == 4
