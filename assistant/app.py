@@ -36,6 +36,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.auth import RateLimiter
+from assistant.erp import ErpLookups
+from assistant.erp.metrics import ErpCollector, start_alert_loop
 from assistant.group_metrics import register_group_metrics
 from assistant.routes import admin, channels, health, questions, review, sources, suggest, ui
 from assistant.schemas import public_detail
@@ -118,6 +120,8 @@ class _Metrics:
                                   ["route"], registry=self.registry)
         self.shed = Counter("erp_assist_shed", "Requests answered 503: the worker was at capacity",
                             registry=self.registry)
+        self.erp_lookups = Counter("erp_assist_erp_lookups", "Live ERP lookups answered, by outcome", ["outcome"],
+                                   registry=self.registry)
 
     def add_state_collector(self, collector: Collector) -> None:
         """A collector computed at scrape time from this process's state."""
@@ -381,7 +385,12 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         app.state.store = open_store(settings.database_url, busy_timeout_seconds=settings.store_busy_timeout_seconds)
         app.state.tenants = TenantPool(settings, assistant=assistant).load()
         register_group_metrics(app)
+        app.state.erp = ErpLookups(settings, app.state.store)  # live ERP lookups (issue #21)
+        alerts = start_alert_loop(app.state.erp, app.state.store, settings)
         yield
+        if alerts is not None:
+            alerts.stop()
+        app.state.erp.close()
         app.state.store.dispose()
 
     app = FastAPI(title="erp-assist", version=__version__, lifespan=lifespan,
@@ -390,6 +399,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     metrics = _Metrics()
     metrics.add_state_collector(_ServingBuilds(app))
+    metrics.add_state_collector(ErpCollector(lambda: getattr(app.state, "store", None)))
     app.state.metrics = metrics
 
     @app.middleware("http")

@@ -128,10 +128,12 @@ class DailyDigest:
     day: date
     stats: GroupStats
     open_p1_questions: list[tuple[int, str, str | None]] = field(default_factory=list)  # (id, text, group)
+    erp_alerts: dict[str, int] = field(default_factory=dict)  # urgency → ERP alerts posted that day (issue #21)
 
     def to_dict(self) -> dict[str, Any]:
         return {"date": self.day.isoformat(), **self.stats.to_dict(),
-                "open_p1_questions": [{"id": i, "question": t, "group": g} for i, t, g in self.open_p1_questions]}
+                "open_p1_questions": [{"id": i, "question": t, "group": g} for i, t, g in self.open_p1_questions],
+                "erp_alerts": dict(self.erp_alerts)}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -312,7 +314,11 @@ def daily_digest(engine: Engine, day: date, *, tenant: str, tz: tzinfo, group: s
     stats = group_stats(engine, tenant=tenant, since=since, until=until, group=group, sources=sources, points=points)
     everything, _ = _load(engine, until, group, tenant)
     open_p1 = [(q.id, q.text, q.group) for q in everything if q.urgency == "P1" and q.status == "open"]
-    return DailyDigest(day, stats, open_p1)
+    from assistant.store.erp import alert_post_counts
+
+    alerts = {urgency: n for (_, urgency), n in
+              sorted(alert_post_counts(engine, tenant=tenant, since=since, until=until).items())}
+    return DailyDigest(day, stats, open_p1, alerts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -343,6 +349,8 @@ def digest_markdown(digest: DailyDigest, *, bot_name: str = "ERP助手") -> tupl
     ]
     for question_id, text, _ in digest.open_p1_questions[:5]:
         lines.append(f"  - #{question_id} {text[:40]}")
+    if digest.erp_alerts:
+        lines.append("- ERP 告警：" + "，".join(f"{u} {n} 条" for u, n in digest.erp_alerts.items()))
     if s.top_sources:
         lines.append("\n**最常用的知识**")
         lines += [f"- {u.title[:30]}（`{u.uri}`）× {u.uses}" for u in s.top_sources[:5]]
@@ -372,6 +380,7 @@ def digest_table(digest: DailyDigest) -> Any:
         ("knowledge utilization", _pct(s.knowledge_utilization)),
         ("open P1", str(s.open_p1)),
     ]
+    rows += [(f"ERP alerts {urgency}", str(n)) for urgency, n in digest.erp_alerts.items()]
     rows += [(f"module {m}: accepted / edited", f"{_pct(r.acceptance_rate)} / {_pct(r.edit_rate)} of {r.decisions}")
              for m, r in s.by_module.items()]
     rows += [(f"points: {e.expert}", str(e.points)) for e in s.leaderboard]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -98,6 +98,24 @@ class SuggestionOut(BaseModel):
     excerpt: str
 
 
+class LookupOut(BaseModel):
+    """A live ERP lookup beside the drafts: what was asked, how it ended and the answer with its time."""
+
+    kind: str
+    target: str
+    outcome: str = Field(description="found, not_found, unreachable, not_allowed or rate_limited")
+    text: str
+    connector: str
+    looked_up_at: str
+    audit_id: int | None = None
+
+    @classmethod
+    def from_answer(cls, answer: Any) -> LookupOut:  # noqa: ANN401 - an assistant.erp.LookupAnswer
+        return cls(kind=answer.kind.value, target=answer.target, outcome=answer.outcome, text=answer.text,
+                   connector=answer.connector, looked_up_at=answer.looked_up_at.isoformat(),
+                   audit_id=answer.audit_id)
+
+
 class SuggestResponse(BaseModel):
     question_id: int | None
     module: str
@@ -108,6 +126,7 @@ class SuggestResponse(BaseModel):
     abstained: bool
     off_topic: bool = Field(False, description="Not a question about the ERP: no drafts, P3, stored out of the queue")
     build_id: str | None
+    lookup: LookupOut | None = Field(None, description="Live ERP data the question asks for (issue #21)")
 
     @classmethod
     def from_result(cls, result: SuggestResult, question_id: int | None) -> SuggestResponse:

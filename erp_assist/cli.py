@@ -762,6 +762,101 @@ def tenants_list() -> None:
                       str(build.chunks) if build else "-")
     console.print(table)
 
+# Live ERP lookups and alerts (issue #21) ----------------------------------------------------------------
+
+alerts_app = typer.Typer(help="ERP alerts: checks from each tenant's erp.yaml, posted to the group once per change.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+erp_app = typer.Typer(help="Live, read-only ERP lookups (per-tenant erp.yaml in ERP_ASSIST_ERP_CONFIG_DIR).",
+                      no_args_is_help=True)
+app.add_typer(erp_app, name="erp")
+
+
+@alerts_app.command("run")
+def alerts_run(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant (default: every tenant "
+                                                              "with an erp.yaml)")] = None) -> None:
+    """Run the alert checks once: post what is new or changed, resolve what is gone. Schedule it with cron:
+
+        */10 * * * * cd /srv/erp-assist && .venv/bin/erp-assist alerts run >> var/alerts.log 2>&1
+
+    Example: erp-assist alerts run --tenant acme
+    """
+    from assistant.erp import ErpConfigError, ErpLookups
+    from assistant.erp.alerts import run_alerts
+    from assistant.erp.metrics import configured_tenants
+    from assistant.store import open_store
+
+    settings = Settings()
+    tenants = [tenant] if tenant else configured_tenants(settings)
+    if not tenants:
+        raise _fail(ValueError(f"no tenant has an ERP configuration in {settings.erp_config_dir} "
+                               "(<tenant>.yaml; see docs/erp-connectors.md)"), code=2)
+    store = open_store(settings.database_url)
+    lookups = ErpLookups(settings, store)
+    table = Table(title="ERP alerts")
+    for column in ("tenant", "posted", "unchanged", "resolved", "failed", "note"):
+        table.add_column(column, justify="left" if column in ("tenant", "note") else "right")
+    failed = False
+    try:
+        for name in tenants:
+            try:
+                run = run_alerts(lookups, store, name)
+            except ErpConfigError as exc:
+                table.add_row(name, "-", "-", "-", "-", f"[red]{exc}[/]")
+                failed = True
+                continue
+            failed |= bool(run.error or run.failed)
+            note = f"[red]{run.error}[/]" if run.error else "; ".join(a.text for a in run.posted)[:200]
+            table.add_row(name, str(len(run.posted)), str(len(run.unchanged)), str(len(run.resolved)),
+                          str(len(run.failed)), note)
+    finally:
+        lookups.close()
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+
+
+@erp_app.command("ask")
+def erp_ask(
+    question: Annotated[str, typer.Argument(help="A question as the group asks it")],
+    asker: Annotated[str, typer.Option(help="Who asks (for the audit trail and the rate limit)")] = "cli",
+    tenant: TenantOption = None,
+) -> None:
+    """Answer a live-data question from the tenant's ERP (nothing for a how-to question).
+
+    Example: erp-assist erp ask "A-1002 还有多少库存"
+    """
+    from assistant.erp import ErpConfigError, ErpLookups
+    from assistant.store import open_store
+
+    settings = Settings()
+    lookups = ErpLookups(settings, open_store(settings.database_url))
+    try:
+        answer = lookups.answer(question, tenant=tenant or settings.tenant, asker=asker, channel="cli")
+    except ErpConfigError as exc:
+        raise _fail(exc, code=2) from exc
+    finally:
+        lookups.close()
+    if answer is None:
+        console.print("nothing looked up: not a live-data question, or no ERP for this tenant")
+        return
+    console.print(f"[bold]{answer.kind.value}[/] {answer.target} → {answer.outcome} ({answer.latency_ms:.0f} ms)")
+    console.print(answer.text)
+    if answer.outcome in ("unreachable", "not_allowed"):
+        raise typer.Exit(1)
+
+
+@erp_app.command("connectors")
+def erp_connectors() -> None:
+    """The installed ERP connector plugins (entry-point group erp_assist.connectors).
+
+    Example: erp-assist erp connectors
+    """
+    from assistant.erp import available_connectors
+
+    for name in available_connectors():
+        console.print(name)
+
 
 def main() -> None:  # pragma: no cover - console script entry
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

@@ -240,6 +240,24 @@ class Settings(BaseSettings):
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
 
+    # Live ERP lookups and alerts (assistant/erp, issue #21)
+    erp_config_dir: Path = Field(
+        Path("var/erp"), description="Per-tenant ERP configuration: <dir>/<tenant>.yaml (connector, read-only "
+        "account, whitelist, alert checks); a tenant without a file has no live lookups",
+    )
+    erp_lookups_per_minute: int = Field(6, ge=1, description="ERP lookups one asker may make per minute")
+    erp_party_cache_seconds: float = Field(
+        600, ge=0, description="How long the supplier/customer names that questions are matched against are kept",
+    )
+    erp_party_retry_seconds: float = Field(
+        60, ge=0, description="After the ERP failed to give those names, how long before asking it again (questions "
+        "meanwhile match the names known before)",
+    )
+    erp_alerts_in_serve_minutes: float = Field(
+        0, ge=0, description="Run `erp-assist alerts run` for every tenant inside `serve` every N minutes (0: off; "
+        "use cron instead)",
+    )
+
     @property
     def builds_vectors(self) -> bool:
         """Whether an index build computes chunk vectors with the embedder (see ``dense_vectors``)."""

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Engine
 
@@ -92,8 +92,9 @@ class ChannelService:
     """The bot's behaviour in the groups; the adapters only translate. Safe to share between threads."""
 
     def __init__(self, settings: Settings, *, adapters: Mapping[str, ChannelAdapter] | None = None,
-                 history: ChatHistory | None = None) -> None:
+                 history: ChatHistory | None = None, erp: Any = None) -> None:
         self.settings = settings
+        self.erp = erp  # assistant.erp.ErpLookups: live ERP data added to answers (issue #21)
         self.tenant = settings.channel_tenant
         if adapters is None:
             adapters = {name: cls(settings) for name, cls in ADAPTERS.items() if cls.configured(settings)}
@@ -180,6 +181,11 @@ class ChannelService:
         question_id = record_question(store, tenant=self.tenant, result=result, asker=message.sender,
                                       group=message.group)
         self._remember(message, role, question_id=question_id)
+        lookup = (self.erp.answer_safely(message.text, tenant=self.tenant, asker=message.sender,
+                                         channel=message.platform) if self.erp is not None else None)
+        if lookup is not None and result.off_topic:
+            reply = OutgoingReply(self.settings.channel_bot_name, f"**ERP 实时查询**：{lookup.text}")
+            return Outcome("question", message, question_id=question_id, result=result, reply=reply)
         if result.off_topic:
             # Chatter: no drafts and no page; a word back only to someone who spoke to the bot.
             reply = OutgoingReply(self.settings.channel_bot_name, OFF_TOPIC_REPLY) if message.mentions_bot else None
@@ -193,6 +199,8 @@ class ChannelService:
             drafts=self.settings.channel_reply_drafts, bot_name=self.settings.channel_bot_name,
             public_url=self.settings.channel_public_url, mention=mention,
         )
+        if lookup is not None:  # the live data first, the knowledge base's drafts after it
+            markdown = f"**ERP 实时查询**：{lookup.text}\n\n{markdown}"
         reply = OutgoingReply(title, markdown, (on_duty,) if on_duty else (), urgent=urgent)
         return Outcome("question", message, question_id=question_id, result=result, reply=reply)
 

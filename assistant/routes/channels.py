@@ -49,7 +49,8 @@ def channel_service(app: FastAPI) -> ChannelService:
     with _init_lock:
         service = getattr(app.state, "channels", None)
         if service is None:
-            service = app.state.channels = ChannelService(app.state.settings)
+            service = app.state.channels = ChannelService(app.state.settings,
+                                                          erp=getattr(app.state, "erp", None))
     return service
 
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 
 from assistant.auth import allows
 from assistant.deps import AskerKey, AssistantDep, StoreDep
-from assistant.schemas import SuggestRequest, SuggestResponse
+from assistant.schemas import LookupOut, SuggestRequest, SuggestResponse
 from assistant.store import record_question
 from erp_assist.errors import InvalidQuestionError
 
@@ -35,8 +35,14 @@ def suggest(body: SuggestRequest, request: Request, assistant: AssistantDep, sto
         metrics.abstained.inc()
     if result.off_topic:
         metrics.off_topic.inc()
-    question_id = record_question(store, tenant=key.tenant, result=result,
-                                  asker=body.asker if on_behalf and body.asker else key.name,
+    asker = body.asker if on_behalf and body.asker else key.name
+    question_id = record_question(store, tenant=key.tenant, result=result, asker=asker,
                                   group=body.group if on_behalf else None, context=body.context,
                                   key_id=key.id)
-    return SuggestResponse.from_result(result, question_id=question_id)
+    response = SuggestResponse.from_result(result, question_id=question_id)
+    erp = getattr(request.app.state, "erp", None)
+    lookup = erp.answer_safely(body.question, tenant=key.tenant, asker=asker, channel="api") if erp else None
+    if lookup is not None:
+        metrics.erp_lookups.labels(lookup.outcome).inc()
+        response.lookup = LookupOut.from_answer(lookup)
+    return response

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from assistant.auth import allows
 from assistant.deps import get_taxonomy
-from assistant.schemas import SuggestResponse
+from assistant.schemas import LookupOut, SuggestResponse
 from assistant.store import (
     ApiKey,
     ConflictError,
@@ -344,8 +344,13 @@ def ask(request: Request, question: Annotated[str, Form(max_length=4000)], csrf_
                        error="本单位的知识库尚未建立索引，请联系管理员。")
     question_id = record_question(request.app.state.store, tenant=key.tenant, result=result, asker=key.name,
                                   key_id=key.id)
-    return _render(request, "ask.html", session, question=question,
-                   result=SuggestResponse.from_result(result, question_id=question_id))
+    response = SuggestResponse.from_result(result, question_id=question_id)
+    erp = getattr(request.app.state, "erp", None)
+    lookup = erp.answer_safely(question, tenant=key.tenant, asker=key.name, channel="ui") if erp else None
+    if lookup is not None:
+        request.app.state.metrics.erp_lookups.labels(lookup.outcome).inc()
+        response.lookup = LookupOut.from_answer(lookup)
+    return _render(request, "ask.html", session, question=question, result=response)
 
 
 @router.get("/stats", response_class=HTMLResponse)

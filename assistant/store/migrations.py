@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text
 
-from assistant.store.schema import api_keys, learned, questions, tag_corrections, ui_sessions
+from assistant.store.schema import (
+    api_keys,
+    erp_alert_posts,
+    erp_alert_state,
+    erp_lookups,
+    learned,
+    questions,
+    tag_corrections,
+    ui_sessions,
+)
 from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = ["MIGRATIONS"]
@@ -45,6 +54,14 @@ def _add_off_topic(conn: Connection) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {definition}"))
 
 
+def _add_erp_lookups_and_alerts(conn: Connection) -> None:
+    """6 (issue #21, ERP lookups and alerts): the lookup audit trail and the alert state and post log (new
+    tables; nothing stored changes). Renumber on merge if another migration took 6."""
+    for table in (erp_lookups, erp_alert_state, erp_alert_posts):
+        table.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions, 5: _add_off_topic,
+    6: _add_erp_lookups_and_alerts,
 }

@@ -25,10 +25,11 @@ from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = [
     "SCHEMA_VERSION", "ROLES", "metadata", "schema_version", "tenants", "api_keys", "questions", "suggestions",
-    "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column",
+    "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column", "erp_lookups", "erp_alert_state",
+    "erp_alert_posts",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ROLES = ("asker", "expert", "admin")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -149,4 +150,51 @@ ui_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# Live ERP lookups (assistant/erp): the audit trail — who asked, through which channel, what was read (model →
+# fields, as JSON) and how it ended. Append-only.
+erp_lookups = Table(
+    "erp_lookups",
+    metadata,
+    Column("id", Id, primary_key=True),
+    tenant_column(index=True),
+    Column("asker", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),  # api, ui, dingtalk, feishu, wecom, cli
+    Column("question", Text, nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("connector", String(50), nullable=False),
+    Column("reads", Text, nullable=False),
+    Column("outcome", String(20), nullable=False),  # found, not_found, unreachable, not_allowed, rate_limited
+    Column("latency_ms", Float),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+)
+# ERP alerts: the facts last posted for each (check, subject), so a re-run posts only what changed; resolved_at
+# is set when the ERP no longer shows the trouble.
+erp_alert_state = Table(
+    "erp_alert_state",
+    metadata,
+    Column("id", Id, primary_key=True),
+    tenant_column(index=True),
+    Column("check_name", String(100), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("urgency", String(5), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("last_posted_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+)
+erp_alert_posts = Table(
+    "erp_alert_posts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    tenant_column(index=True),
+    Column("check_name", String(100), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("urgency", String(5), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+    Column("posted_at", DateTime(timezone=True), nullable=False, index=True),
 )
