@@ -29,6 +29,12 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "channels"
 FEISHU_APP = ("cli_test_app", "feishu-app-secret")
 WECOM_SECRET = "wecom-corp-secret"
 ROBOT = ("robot-token", "SECrobot-secret")
+WECOM_ROBOT = ("robotToken42", "kLm3Nq7rSt9uVw1xYz2AbC4dEf6GhI8jKl0MnOpQrSt", "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+# The platforms' documented limits on one message, and the errors they answer when a message is longer.
+WECOM_APP_MARKDOWN_BYTES = 2048  # message/send markdown.content
+WECOM_ROBOT_MARKDOWN_BYTES = 4096  # webhook/send markdown.content
+DINGTALK_BODY_BYTES = 20000
+FEISHU_CARD_BODY_BYTES = 30 * 1024
 
 
 def load(name: str) -> Any:
@@ -65,6 +71,20 @@ class FakePlatform:
                 self.fail[call.path] -= 1
                 return 503, {"error": "injected failure"}
         p, q, body = call.path, call.query, call.body
+        size = len(json.dumps(body, ensure_ascii=False).encode()) if body is not None else 0
+        if p.startswith("/robot/") and size > DINGTALK_BODY_BYTES:
+            return 200, {"errcode": 460101, "errmsg": "message too long, exceed 20000 bytes"}
+        if p.startswith("/open-apis/im/") and size > FEISHU_CARD_BODY_BYTES:
+            return 400, {"code": 230025, "msg": "The message content is too long"}
+        if p == "/cgi-bin/webhook/send":
+            if q.get("key") != WECOM_ROBOT[2]:
+                return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            content = (body.get("markdown") or {}).get("content", "")
+            if body.get("msgtype") != "markdown" or not content or not body.get("chatid"):
+                return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if len(content.encode()) > WECOM_ROBOT_MARKDOWN_BYTES:
+                return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
+            return 200, {"errcode": 0, "errmsg": "ok"}
         if p == "/robot/sendBySession":
             return 200, _dingtalk_message(body) or {"errcode": 0, "errmsg": "ok"}
         if p == "/robot/send":
@@ -82,7 +102,7 @@ class FakePlatform:
             if call.headers.get("authorization") != "Bearer t-fake-tenant-token":
                 return 200, {"code": 99991663, "msg": "invalid access token"}
             reply = p.endswith("/reply")
-            if not reply and (q.get("receive_id_type") != "chat_id" or not body.get("receive_id")):
+            if not reply and (q.get("receive_id_type") not in ("chat_id", "open_id") or not body.get("receive_id")):
                 return 400, {"code": 230001, "msg": "invalid receive_id"}
             if body.get("msg_type") != "interactive" or not isinstance(body.get("content"), str):
                 return 400, {"code": 230001, "msg": "invalid content"}
@@ -102,6 +122,8 @@ class FakePlatform:
             target = "chatid" if p == "/cgi-bin/appchat/send" else "touser"
             if body.get("msgtype") != "markdown" or not body.get(target) or not body["markdown"].get("content"):
                 return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if len(body["markdown"]["content"].encode()) > WECOM_APP_MARKDOWN_BYTES:
+                return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
             return 200, {"errcode": 0, "errmsg": "ok"}
         return 404, {"error": f"no such API {p}"}
 
@@ -182,6 +204,8 @@ def channel_settings(session_settings, tmp_path, fake):
         "wecom_corp_secret": WECOM_SECRET,
         "wecom_agent_id": 1000002,
         "wecom_api_base": fake.url,
+        "wecom_robot_token": WECOM_ROBOT[0],
+        "wecom_robot_encoding_aes_key": WECOM_ROBOT[1],
     })
 
 
