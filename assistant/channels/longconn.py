@@ -139,8 +139,9 @@ def feishu_event_handler(runner: ChannelRunner, adapter: FeishuAdapter) -> lark.
     return lark.EventDispatcherHandler.builder("", "").register_p2_im_message_receive_v1(on_message).build()
 
 
-def feishu_ws_client(settings: Settings, runner: ChannelRunner) -> lark.ws.Client:
-    """lark-oapi's long-connection client for the app (not started)."""
+def feishu_ws_client(settings: Settings, runner: ChannelRunner, *, auto_reconnect: bool = True) -> lark.ws.Client:
+    """lark-oapi's long-connection client for the app (not started); it asks ``feishu_api_base`` for the
+    websocket address."""
     import lark_oapi as lark
 
     if not (settings.feishu_app_id and settings.feishu_app_secret):
@@ -148,7 +149,8 @@ def feishu_ws_client(settings: Settings, runner: ChannelRunner) -> lark.ws.Clien
     adapter = runner.service.adapter("feishu")
     assert isinstance(adapter, FeishuAdapter)
     return lark.ws.Client(settings.feishu_app_id, settings.feishu_app_secret,
-                          event_handler=feishu_event_handler(runner, adapter), domain=settings.feishu_api_base)
+                          event_handler=feishu_event_handler(runner, adapter), domain=settings.feishu_api_base,
+                          auto_reconnect=auto_reconnect)
 
 
 def listen(settings: Settings, *, store: Engine, assistant: Callable[[], Assistant]) -> None:

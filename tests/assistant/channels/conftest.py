@@ -57,6 +57,7 @@ class FakePlatform:
     """Records every request; ``fail[path] = n`` answers the next n requests to ``path`` with 503."""
 
     url: str = ""
+    ws_url: str = ""  # what the Feishu long-connection endpoint hands out
     calls: list[Call] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +113,11 @@ class FakePlatform:
             with self.lock:
                 n = len(self.sent("/open-apis/im/v1/messages")) + 1
             return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_bot_{n}"}}
+        if p == "/callback/ws/endpoint":
+            if body != {"AppID": FEISHU_APP[0], "AppSecret": FEISHU_APP[1]}:
+                return 200, {"code": 514, "msg": "auth failed"}
+            return 200, {"code": 0, "msg": "ok", "data": {"URL": self.ws_url, "ClientConfig": {
+                "ReconnectCount": -1, "ReconnectInterval": 120, "ReconnectNonce": 30, "PingInterval": 120}}}
         if p == "/cgi-bin/gettoken":
             if q.get("corpid") != "wx5823bf96d3bd56c7" or q.get("corpsecret") != WECOM_SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
