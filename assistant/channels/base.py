@@ -101,6 +101,10 @@ class ChannelAdapter(ABC):
     def mention(self, user_id: str) -> str:
         """The platform's Markdown for an @-mention of ``user_id``."""
 
+    def sends_direct(self) -> bool:
+        """Whether ``direct`` can reach a user with the configured credentials."""
+        return False
+
     def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
         """Send ``reply`` to one user in a one-to-one chat (P1 alerts for the expert on duty)."""
         raise ChannelNotConfiguredError(f"the {self.name} channel cannot send direct messages")

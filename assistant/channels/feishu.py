@@ -199,6 +199,9 @@ class FeishuAdapter(ChannelAdapter):
         content = json.dumps(self.card(reply), ensure_ascii=False)
         return len(json.dumps({"msg_type": "interactive", "content": content}, ensure_ascii=False).encode("utf-8"))
 
+    def sends_direct(self) -> bool:
+        return bool(self.settings.feishu_app_id and self.settings.feishu_app_secret)
+
     def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
         """A card to one user, by open id (ou_…)."""
         content = json.dumps(self.card(reply), ensure_ascii=False)

@@ -213,7 +213,7 @@ class ChannelService:
         on_duty = self.settings.channel_expert_on_duty.get(message.platform) if urgent else None
         adapter = self.adapters.get(message.platform)
         alert = None
-        if on_duty and message.direct:
+        if on_duty and message.direct and adapter is not None and adapter.sends_direct():
             # In a one-to-one chat an @-mention reaches only the asker: the expert gets a message of their own.
             mention = self.settings.chat_sender_names.get(on_duty, on_duty)
             if on_duty != message.sender_id:
@@ -349,16 +349,18 @@ class ChannelService:
                 adapter.direct(user_id, alert)
             except ChannelError as exc:
                 failed.append(f"P1 alert to {user_id}: {type(exc).__name__}: {exc}")
-        reported = bool(failed) and self._report(outcome, adapter, failed)
+        reported = bool(failed) and self._report(outcome, adapter, failed, answered=len(sent) == len(parts))
         return Delivery(tuple(sent), tuple(failed), reported)
 
-    def _report(self, outcome: Outcome, adapter: ChannelAdapter, failed: list[str]) -> bool:
+    def _report(self, outcome: Outcome, adapter: ChannelAdapter, failed: list[str], *, answered: bool) -> bool:
         message = outcome.message
         log.error("could not deliver to %s message %s in %s: %s", message.platform, message.msg_id, message.group,
                   "; ".join(failed))
-        about = f"问题 #{outcome.question_id} 的" if outcome.question_id is not None else ""
-        notice = OutgoingReply(self.settings.channel_bot_name,
-                               f"⚠️ {about}回复未能完整发出，已记入审核队列，请专家在审核页面查看。")
+        about = f"问题 #{outcome.question_id} " if outcome.question_id is not None else ""
+        text = (f"⚠️ 未能通知值班专家，{about}已记入审核队列，请专家在审核页面查看。" if answered else
+                f"⚠️ {about}的回复未能完整发出，已记入审核队列，请专家在审核页面查看。" if about else
+                "⚠️ 回复未能发出，请稍后再试。")
+        notice = OutgoingReply(self.settings.channel_bot_name, text)
         try:
             adapter.reply(message, notice)
         except ChannelError as exc:

@@ -194,6 +194,9 @@ class WeComAdapter(ChannelAdapter):
             return Sent(None)
         return self.direct(message.reply_context["user_id"], reply)
 
+    def sends_direct(self) -> bool:
+        return bool(self.settings.wecom_agent_id is not None and self.settings.wecom_corp_secret)
+
     def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
         """A message from the app to one user (``message/send``)."""
         if self.settings.wecom_agent_id is None:

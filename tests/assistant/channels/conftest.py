@@ -128,6 +128,8 @@ class FakePlatform:
             target = "chatid" if p == "/cgi-bin/appchat/send" else "touser"
             if body.get("msgtype") != "markdown" or not body.get(target) or not body["markdown"].get("content"):
                 return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if body.get("touser") == "Departed":  # an expert who left the company
+                return 200, {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
             if len(body["markdown"]["content"].encode()) > WECOM_APP_MARKDOWN_BYTES:
                 return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
             return 200, {"errcode": 0, "errmsg": "ok"}

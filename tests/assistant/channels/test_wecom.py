@@ -134,6 +134,20 @@ def test_a_p1_asked_in_a_direct_message_reaches_the_expert_on_duty(channel_clien
     assert f"P1 问题 #{question.id}" in sent["LiGong"] and "ZhangMin" in sent["LiGong"]
 
 
+def test_an_alert_that_cannot_be_delivered_is_reported_to_the_asker(channel_settings, assistant, fake):
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+
+    settings = channel_settings.model_copy(update={"channel_expert_on_duty": {"wecom": "Departed"}})
+    with TestClient(create_app(settings, assistant=assistant)) as client:
+        assert post_app(client, app_message(URGENT, "12")).status_code == 200
+        [question] = stored_questions(client)
+    sent = [(c.body["touser"], c.body["markdown"]["content"]) for c in fake.calls if c.path == "/cgi-bin/message/send"]
+    assert [to for to, _ in sent] == ["ZhangMin", "Departed", "ZhangMin"]
+    assert f"未能通知值班专家，问题 #{question.id}" in sent[-1][1]
+
+
 def test_a_robot_message_in_a_one_to_one_chat_pages_the_expert_through_the_app(channel_client, fake):
     single = robot_message(fake, URGENT, "m-9", chat_type="single", chat="wokSFfCgAAvBKmWMiwoJDzAJOVhg4Bbg")
     assert post_robot(channel_client, single).status_code == 200
