@@ -135,7 +135,9 @@ class WeComAdapter(ChannelAdapter):
         )]
 
     def acknowledge(self) -> Handshake:
-        return Handshake("success", media_type="text/plain")
+        # An empty 200: "no passive reply" for apps and robots alike (answers go out through the APIs; a robot
+        # would read any other body as an encrypted passive reply).
+        return Handshake("", media_type="text/plain")
 
     # Sending ------------------------------------------------------------------------------------------
 
