@@ -168,5 +168,13 @@ def test_stream_mode_frames_are_handled_through_the_sdk_client(channel_settings,
         from assistant.store import questions
         [question] = conn.execute(sql_select(questions)).all()
     assert question.text == "出库单保存提示库存不足但实物有货" and question.group_name == "ERP仓库群"
-    # The HTTP callback is closed in Stream mode: nothing can post to it.
+    # The HTTP callback is closed in Stream mode: a signed post is refused as not configured (HTTP 404).
+    import pytest
+
+    from assistant.channels import ChannelNotConfiguredError, RawCallback
+
+    now = int(time.time() * 1000)
+    callback = RawCallback("POST", {}, _headers(now), _message(fake, " 采纳", "msg-http"))
+    with pytest.raises(ChannelNotConfiguredError, match="dingtalk_mode"):
+        runner.service.adapter("dingtalk").receive(callback, now=now / 1000)
     runner.close()
