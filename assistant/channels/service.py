@@ -180,6 +180,10 @@ class ChannelService:
             outcome = self._review(message, command, store)
             if outcome is not None:
                 return outcome
+            if message.direct and command.explicit:
+                # One to one there is no "latest question of this group": the expert must name it.
+                hint = "请写明问题编号，例如「采纳 #7」「驳回 #7」「#7 更正：…」。"
+                return Outcome("ignored", message, reply=OutgoingReply(self.settings.channel_bot_name, hint))
         if is_question(message.text, message.mentions_bot):
             return self._question(message, role, assistant, store)
         self._remember(message, role)
