@@ -96,3 +96,14 @@ def test_timestamps_older_or_newer_than_the_skew_are_replays():
     for stamp, millis in (("600", False), ("1600", False), ("600000", True), ("", False), ("abc", False)):
         with pytest.raises(SignatureError):
             check_fresh(stamp, now=1200, max_skew=300, millis=millis)
+
+
+def test_feishu_decryption_agrees_with_lark_oapi():
+    """Our Feishu AES (kept: importing lark-oapi costs seconds per worker) against the SDK's own cipher."""
+    from lark_oapi.core.utils.decryptor import AESCipher
+
+    sample = load("feishu_official.json")
+    assert AESCipher(sample["encrypt_key"]).decrypt_str(sample["encrypt"]) == feishu_decrypt(
+        sample["encrypt_key"], sample["encrypt"])
+    sealed = feishu_encrypt("test key", '{"schema": "2.0", "飞书": true}')
+    assert AESCipher("test key").decrypt_str(sealed) == '{"schema": "2.0", "飞书": true}'
