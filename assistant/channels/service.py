@@ -330,7 +330,11 @@ class ChannelService:
         message = outcome.message
         if not outcome.replies and outcome.alert is None:
             return Delivery()
-        adapter = self.adapter(message.platform)
+        try:
+            adapter = self.adapter(message.platform)
+        except ChannelNotConfiguredError as exc:
+            log.error("cannot answer %s message %s: %s", message.platform, message.msg_id, exc)
+            return Delivery(failed=(str(exc),))
         sent: list[str | None] = []
         failed: list[str] = []
         parts = [part for reply in outcome.replies for part in split_reply(reply, adapter.fits)]
