@@ -64,15 +64,19 @@ class WeComAdapter(ChannelAdapter):
     def configured(cls, settings: Settings) -> bool:
         return _app_configured(settings) or _robot_configured(settings)
 
-    def _open(self, signature: str | None, timestamp: str | None, nonce: str | None, encrypted: str) -> str:
-        """The plaintext of ``encrypted`` from the first receiver whose signature and receive id it carries."""
-        for _, crypto in self.receivers:
+    def _open(self, signature: str | None, timestamp: str | None, nonce: str | None,
+              encrypted: str) -> tuple[str, str]:
+        """(mode, plaintext) of ``encrypted`` from the first receiver whose signature and receive id it carries."""
+        problem: Exception = SignatureError("bad msg_signature")
+        for mode, crypto in self.receivers:
             try:
                 crypto.verify(signature, timestamp, nonce, encrypted)
-                return crypto.decrypt(encrypted)
-            except SignatureError:
+                return mode, crypto.decrypt(encrypted)
+            except (SignatureError, PayloadError) as exc:
+                # An app and a robot may share a Token: then the AES key or the receive id tells them apart.
+                problem = exc if isinstance(problem, SignatureError) else problem
                 continue
-        raise SignatureError("bad msg_signature")
+        raise problem
 
     def receive(self, callback: RawCallback, *, now: float) -> Handshake | list[IncomingMessage]:
         if not self.receivers:
@@ -85,14 +89,16 @@ class WeComAdapter(ChannelAdapter):
         check_fresh(timestamp, now, self.settings.channel_max_clock_skew_seconds)
         if callback.method == "GET":
             echo = query.get("echostr") or ""
-            return Handshake(self._open(query.get("msg_signature"), timestamp, nonce, echo), media_type="text/plain")
+            _, plain = self._open(query.get("msg_signature"), timestamp, nonce, echo)
+            return Handshake(plain, media_type="text/plain")
         try:
             encrypted = _xml(callback.body).findtext("Encrypt") or ""
         except PayloadError as exc:
             raise SignatureError("no signed Encrypt element in the body") from exc
-        message = _xml(self._open(query.get("msg_signature"), timestamp, nonce, encrypted).encode("utf-8"))
+        mode, plain = self._open(query.get("msg_signature"), timestamp, nonce, encrypted)
+        message = _xml(plain.encode("utf-8"))
         try:
-            if message.find("WebhookUrl") is not None:
+            if mode == "robot":
                 return self._robot_message(message, now)
             return self._app_message(message, now)
         except ValueError as exc:

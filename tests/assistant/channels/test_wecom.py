@@ -189,3 +189,19 @@ def test_an_unconfigured_platform_is_404(session_settings, assistant, tmp_path):
     with TestClient(app) as client:
         response = client.post("/v1/channels/wecom", content=b"<xml/>")
     assert response.status_code == 404 and "wecom_robot_token" in response.json()["detail"]
+
+
+def test_a_robot_sharing_the_apps_token_is_told_apart_by_its_key(channel_settings, assistant, fake):
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+
+    settings = channel_settings.model_copy(update={"wecom_robot_token": SAMPLE["token"]})
+    robot = WeChatCrypto(SAMPLE["token"], WECOM_ROBOT[1], "")
+    query, encrypted = _sealed(robot, robot_message(fake, "@ERP助手 出库单保存提示库存不足但实物有货", "m-13"))
+    with TestClient(create_app(settings, assistant=assistant)) as client:
+        response = client.post("/v1/channels/wecom", params=query,
+                               content=f"<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>".encode())
+        assert response.status_code == 200
+        assert len(stored_questions(client)) == 1
+    assert len(fake.sent("/cgi-bin/webhook/send")) == 1
