@@ -135,3 +135,12 @@ def test_report_daily_prints_the_digest(settings, tmp_path):
     result = runner.invoke(app, ["report", "daily", "--date", "2025-03-03"], env=env)
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["report", "daily", "--date", "03/03"], env=env).exit_code == 2
+
+
+def test_channels_listen_needs_a_long_connection_mode(settings):
+    result = runner.invoke(app, ["channels", "listen"], env=_env(settings))
+    assert result.exit_code == 2
+    assert "ERP_ASSIST_FEISHU_MODE=websocket" in result.output.replace("\n", "")
+    unconfigured = runner.invoke(app, ["channels", "listen"],
+                                 env=_env(settings) | {"ERP_ASSIST_DINGTALK_MODE": "stream"})
+    assert unconfigured.exit_code == 1 and "dingtalk_app_key" in unconfigured.output.replace("\n", "")
