@@ -244,7 +244,10 @@ class Settings(BaseSettings):
         "http", description="http: DingTalk posts callbacks to /v1/channels/dingtalk (needs a public URL); stream: "
         "`erp-assist channels listen` opens DingTalk's Stream websocket (dingtalk-stream SDK), no inbound URL"
     )
-    dingtalk_app_key: str | None = Field(None, description="DingTalk robot AppKey (Client ID): Stream mode")
+    dingtalk_app_key: str | None = Field(
+        None, description="DingTalk robot AppKey (Client ID, also its robotCode): Stream mode and one-to-one P1 alerts"
+    )
+    dingtalk_openapi_base: str = Field("https://api.dingtalk.com", description="DingTalk new open API base URL")
     feishu_mode: Literal["http", "websocket"] = Field(
         "http", description="http: Feishu posts events to /v1/channels/feishu (needs a public URL); websocket: "
         "`erp-assist channels listen` opens Feishu's long connection (lark-oapi ws.Client), no inbound URL"

@@ -10,6 +10,7 @@ the robot's 加签 secret the same way.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -28,6 +29,7 @@ from assistant.channels.errors import (
     PayloadError,
     SignatureError,
 )
+from assistant.channels.http import ChannelHttp
 from erp_assist.settings import Settings
 
 __all__ = ["DingTalkAdapter"]
@@ -35,6 +37,11 @@ __all__ = ["DingTalkAdapter"]
 
 class DingTalkAdapter(ChannelAdapter):
     name = "dingtalk"
+
+    def __init__(self, settings: Settings, http: ChannelHttp | None = None) -> None:
+        super().__init__(settings, http)
+        self._token: tuple[str, float] | None = None
+        self._token_lock = threading.Lock()
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -104,6 +111,39 @@ class DingTalkAdapter(ChannelAdapter):
         if webhook.startswith(self.settings.dingtalk_api_base.rstrip("/") + "/") and fresh:
             return self._send(webhook, None, reply)
         return self.post("", reply)
+
+    def sends_direct(self) -> bool:
+        return bool(self.settings.dingtalk_app_key and self.settings.dingtalk_app_secret)
+
+    def _openapi_token(self) -> str:
+        """The app's accessToken for api.dingtalk.com, fetched once and reused until shortly before it expires."""
+        with self._token_lock:
+            if self._token and self._token[1] > time.time():
+                return self._token[0]
+            answer = self.http.request("POST", f"{self._openapi()}/v1.0/oauth2/accessToken",
+                                       json={"appKey": self.settings.dingtalk_app_key,
+                                             "appSecret": self.settings.dingtalk_app_secret})
+            if not answer.get("accessToken"):
+                raise ChannelSendError(f"DingTalk refused the app key: {answer.get('code')} {answer.get('message')}")
+            self._token = (str(answer["accessToken"]), time.time() + int(answer.get("expireIn", 7200)) - 300)
+            return self._token[0]
+
+    def _openapi(self) -> str:
+        return self.settings.dingtalk_openapi_base.rstrip("/")
+
+    def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
+        """A robot message to one user (robot/oToMessages/batchSend; robotCode = the app key)."""
+        if not self.sends_direct():
+            raise ChannelNotConfiguredError("dingtalk_app_key / dingtalk_app_secret are not set; the robot cannot "
+                                            "write to one user")
+        answer = self.http.request(
+            "POST", f"{self._openapi()}/v1.0/robot/oToMessages/batchSend",
+            headers={"x-acs-dingtalk-access-token": self._openapi_token()},
+            json={"robotCode": self.settings.dingtalk_app_key, "userIds": [user_id], "msgKey": "sampleMarkdown",
+                  "msgParam": json.dumps({"title": reply.title, "text": reply.markdown}, ensure_ascii=False)})
+        if user_id in (answer.get("invalidStaffIdList") or []) or not answer.get("processQueryKey"):
+            raise ChannelSendError(f"DingTalk did not deliver to {user_id}: {answer}")
+        return Sent(str(answer["processQueryKey"]))
 
     def post(self, target: str, reply: OutgoingReply) -> Sent:
         """Through the group robot webhook (``dingtalk_robot_token``, signed with ``dingtalk_robot_secret``)."""

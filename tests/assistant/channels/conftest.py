@@ -113,6 +113,17 @@ class FakePlatform:
             with self.lock:
                 n = len(self.sent("/open-apis/im/v1/messages")) + 1
             return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_bot_{n}"}}
+        if p == "/v1.0/oauth2/accessToken":
+            if body != {"appKey": "dingappkey", "appSecret": "dingtalk-app-secret"}:
+                return 400, {"code": "invalidClientId", "message": "app key or secret invalid"}
+            return 200, {"accessToken": "ding-access-token", "expireIn": 7200}
+        if p == "/v1.0/robot/oToMessages/batchSend":
+            if call.headers.get("x-acs-dingtalk-access-token") != "ding-access-token":
+                return 401, {"code": "InvalidAuthentication", "message": "token invalid"}
+            param = json.loads(body.get("msgParam") or "{}")
+            if body.get("robotCode") != "dingappkey" or body.get("msgKey") != "sampleMarkdown" or not param.get("text"):
+                return 400, {"code": "param.invalid", "message": "bad message"}
+            return 200, {"processQueryKey": "pqk-1", "invalidStaffIdList": [], "flowControlledStaffIdList": []}
         if p == "/callback/ws/endpoint":
             if body != {"AppID": FEISHU_APP[0], "AppSecret": FEISHU_APP[1]}:
                 return 200, {"code": 514, "msg": "auth failed"}
@@ -201,6 +212,7 @@ def channel_settings(session_settings, tmp_path, fake):
         "dingtalk_robot_token": ROBOT[0],
         "dingtalk_robot_secret": ROBOT[1],
         "dingtalk_api_base": fake.url,
+        "dingtalk_openapi_base": fake.url,
         "feishu_verification_token": "rvaYgkND1GOiu5MM0E1rncYC6PLtF7JV",
         "feishu_encrypt_key": "test key",
         "feishu_app_id": FEISHU_APP[0],

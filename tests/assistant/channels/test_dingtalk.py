@@ -178,3 +178,22 @@ def test_stream_mode_frames_are_handled_through_the_sdk_client(channel_settings,
     with pytest.raises(ChannelNotConfiguredError, match="dingtalk_mode"):
         runner.service.adapter("dingtalk").receive(callback, now=now / 1000)
     runner.close()
+
+
+def test_a_p1_asked_one_to_one_reaches_the_expert_on_duty_through_the_robot_api(channel_settings, assistant, fake):
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+
+    settings = channel_settings.model_copy(update={"dingtalk_app_key": "dingappkey"})
+    data = json.loads(_message(fake, "急！全厂出库单都保存不了，提示库存不足，车在门口等着发货", "msg-dm-p1"))
+    data["conversationType"] = "1"  # a one-to-one chat with the robot
+    with TestClient(create_app(settings, assistant=assistant)) as client:
+        assert _post(client, json.dumps(data, ensure_ascii=False).encode()).status_code == 200
+        [question] = stored_questions(client)
+    [answer] = fake.sent("/robot/sendBySession")
+    assert answer.body["at"]["atUserIds"] == []  # an @ in a one-to-one chat would reach nobody
+    [alert] = fake.sent("/v1.0/robot/oToMessages/batchSend")
+    assert alert.body["userIds"] == ["ligong01"]
+    assert f"P1 问题 #{question.id}" in json.loads(alert.body["msgParam"])["text"]
+    assert len(fake.sent("/v1.0/oauth2/accessToken")) == 1

@@ -117,7 +117,7 @@ def test_a_p1_in_a_one_to_one_chat_goes_to_the_expert_where_the_platform_can_sen
                             assistant=assistant, store=store)
     assert feishu.alert is not None and feishu.alert[0] == "ou_expert_wang"
     assert f"P1 问题 #{feishu.question_id}" in feishu.alert[1].markdown and feishu.reply.mention_user_ids == ()
-    # DingTalk's HTTP-mode robot cannot write to one user: the answer @-mentions the expert as before.
+    # A DingTalk robot without an app key (robotCode) cannot write to one user: the answer @-mentions as before.
     ding = service.handle(message(urgent, "p1-d", mentions_bot=True, direct=True, platform="dingtalk",
                                   group="cid-single"), assistant=assistant, store=store)
     assert ding.alert is None and ding.reply.mention_user_ids == ("ligong01",)
