@@ -858,6 +858,36 @@ def erp_connectors() -> None:
         console.print(name)
 
 
+channels_app = typer.Typer(help="Chat channels that need no public URL (DingTalk Stream, Feishu long connection).",
+                           no_args_is_help=True)
+app.add_typer(channels_app, name="channels")
+
+
+@channels_app.command("listen")
+def channels_listen() -> None:
+    """Open the outgoing websockets the settings ask for (ERP_ASSIST_DINGTALK_MODE=stream,
+    ERP_ASSIST_FEISHU_MODE=websocket) and answer the groups until stopped; no inbound URL is needed.
+
+    Example: ERP_ASSIST_FEISHU_MODE=websocket ERP_ASSIST_FEISHU_APP_ID=cli_… erp-assist channels listen
+    """
+    from assistant.channels import ChannelError
+    from assistant.channels.longconn import listen
+    from assistant.store import open_store
+    from assistant.tenants import TenantPool
+
+    settings = _settings()
+    if settings.dingtalk_mode != "stream" and settings.feishu_mode != "websocket":
+        raise _fail(ValueError("nothing to listen to: set ERP_ASSIST_DINGTALK_MODE=stream and/or "
+                               "ERP_ASSIST_FEISHU_MODE=websocket (the HTTP modes are served by `erp-assist serve`)"), 2)
+    pool = TenantPool(settings).load()
+    modes = [f"dingtalk={settings.dingtalk_mode}", f"feishu={settings.feishu_mode}"]
+    console.print(f"listening ({', '.join(modes)}); answering from tenant {settings.channel_tenant}")
+    try:
+        listen(settings, store=open_store(settings.database_url), assistant=lambda: pool.get(settings.channel_tenant))
+    except ChannelError as exc:
+        raise _fail(exc) from exc
+
+
 def main() -> None:  # pragma: no cover - console script entry
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()

@@ -258,6 +258,38 @@ class Settings(BaseSettings):
         "use cron instead)",
     )
 
+    # Chat channels: modes without a public URL, WeCom group robots, reply sizes (issue #16)
+    channel_reply_max_bytes: dict[str, int] = Field(
+        {"wecom": 2048, "dingtalk": 20000, "feishu": 30000},
+        description="Platform → most bytes of one reply as that platform counts them (WeCom markdown content, "
+        "DingTalk request body, Feishu card request body); longer answers get shorter excerpts, then are split",
+    )
+    channel_reply_draft_chars: int = Field(160, ge=20, description="Characters of each draft excerpt in a reply")
+    channel_reply_min_draft_chars: int = Field(
+        40, ge=10, description="Excerpts are shortened down to this many characters before a reply is split"
+    )
+    dingtalk_mode: Literal["http", "stream"] = Field(
+        "http", description="http: DingTalk posts callbacks to /v1/channels/dingtalk (needs a public URL); stream: "
+        "`erp-assist channels listen` opens DingTalk's Stream websocket (dingtalk-stream SDK), no inbound URL"
+    )
+    dingtalk_app_key: str | None = Field(
+        None, description="DingTalk robot AppKey (Client ID, also its robotCode): Stream mode and one-to-one P1 alerts"
+    )
+    dingtalk_openapi_base: str = Field("https://api.dingtalk.com", description="DingTalk new open API base URL")
+    feishu_mode: Literal["http", "websocket"] = Field(
+        "http", description="http: Feishu posts events to /v1/channels/feishu (needs a public URL); websocket: "
+        "`erp-assist channels listen` opens Feishu's long connection (lark-oapi ws.Client), no inbound URL"
+    )
+    wecom_robot_token: str | None = Field(None, description="WeCom group robot (群机器人) callback Token")
+    wecom_robot_encoding_aes_key: str | None = Field(
+        None, description="WeCom group robot callback EncodingAESKey (43 characters; receive id is empty)"
+    )
+    wecom_webhook_prefixes: list[str] = Field(
+        ["https://qyapi.weixin.qq.com/cgi-bin/webhook/", "http://in.qyapi.weixin.qq.com/cgi-bin/webhook/"],
+        description="A group robot callback's WebhookUrl is only called when it starts with one of these "
+        "(or with wecom_api_base)",
+    )
+
     @property
     def builds_vectors(self) -> bool:
         """Whether an index build computes chunk vectors with the embedder (see ``dense_vectors``)."""

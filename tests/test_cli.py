@@ -153,3 +153,12 @@ def test_train_classifier_refuses_two_approaches_without_compare(tmp_path):
     env = {"ERP_ASSIST_CLASSIFIER_PATH": str(tmp_path / "c.joblib"), "HF_HUB_OFFLINE": "1"}
     result = runner.invoke(app, ["train-classifier", "--approach", "char-svm", "--approach", "char+words-svm"], env=env)
     assert result.exit_code == 2 and "--compare" in result.output
+
+
+def test_channels_listen_needs_a_long_connection_mode(settings):
+    result = runner.invoke(app, ["channels", "listen"], env=_env(settings))
+    assert result.exit_code == 2
+    assert "ERP_ASSIST_FEISHU_MODE=websocket" in result.output.replace("\n", "")
+    unconfigured = runner.invoke(app, ["channels", "listen"],
+                                 env=_env(settings) | {"ERP_ASSIST_DINGTALK_MODE": "stream"})
+    assert unconfigured.exit_code == 1 and "dingtalk_app_key" in unconfigured.output.replace("\n", "")

@@ -2,6 +2,8 @@
 
 One adapter per platform behind ``ChannelAdapter`` verifies and parses callbacks and sends replies;
 ``ChannelService`` decides what a message means (question, expert review, history) the same way for all.
+``compose_answer`` turns a result into the messages one platform takes (its size limit); ``split_reply`` cuts
+any other reply the same way. DingTalk Stream and the Feishu long connection are in ``longconn``.
 """
 
 from assistant.channels.base import (
@@ -23,8 +25,8 @@ from assistant.channels.errors import (
 from assistant.channels.feishu import FeishuAdapter
 from assistant.channels.history import ChatHistory
 from assistant.channels.http import ChannelHttp
-from assistant.channels.messages import Command, parse_command
-from assistant.channels.service import ADAPTERS, ChannelService, Outcome, make_adapter
+from assistant.channels.messages import Command, compose_answer, parse_command, split_reply
+from assistant.channels.service import ADAPTERS, ChannelService, Delivery, Outcome, make_adapter
 from assistant.channels.wecom import WeComAdapter
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "ChannelService",
     "ChatHistory",
     "Command",
+    "Delivery",
     "DingTalkAdapter",
     "FeishuAdapter",
     "Handshake",
@@ -48,6 +51,8 @@ __all__ = [
     "Sent",
     "SignatureError",
     "WeComAdapter",
+    "compose_answer",
     "make_adapter",
     "parse_command",
+    "split_reply",
 ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar
 
+from assistant.channels.errors import ChannelNotConfiguredError
 from assistant.channels.http import ChannelHttp
 from erp_assist.settings import Settings
 
@@ -48,6 +49,8 @@ class IncomingMessage:
     mentions_bot: bool
     reply_to: str | None = None  # platform id of the message this one replies to or quotes
     reply_context: Mapping[str, str] = field(default_factory=dict)  # where an answer must go
+    direct: bool = False  # a one-to-one chat with the bot, not a group
+    quoted_text: str | None = None  # the text of the message this one quotes, where the platform sends it
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,31 @@ class ChannelAdapter(ABC):
     def mention(self, user_id: str) -> str:
         """The platform's Markdown for an @-mention of ``user_id``."""
 
+    def sends_direct(self) -> bool:
+        """Whether ``direct`` can reach a user with the configured credentials."""
+        return False
+
+    def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
+        """Send ``reply`` to one user in a one-to-one chat (P1 alerts for the expert on duty)."""
+        raise ChannelNotConfiguredError(f"the {self.name} channel cannot send direct messages")
+
     def acknowledge(self) -> Handshake:
         """The HTTP answer to a processed callback."""
         return Handshake({})
+
+    # Size limits ---------------------------------------------------------------------------------------
+
+    @property
+    def max_bytes(self) -> int:
+        """The platform's limit on one message, in the unit ``size`` counts (0: none known)."""
+        return self.settings.channel_reply_max_bytes.get(self.name, 0)
+
+    def size(self, reply: OutgoingReply) -> int:
+        """Bytes of ``reply`` as the platform counts them against ``max_bytes``."""
+        return len(reply.markdown.encode("utf-8"))
+
+    def fits(self, reply: OutgoingReply) -> bool:
+        return not self.max_bytes or self.size(reply) <= self.max_bytes
 
     # Helpers shared by the adapters -------------------------------------------------------------------
 

@@ -4,7 +4,7 @@
   ``timestamp`` in milliseconds. The same construction signs group-robot webhook URLs.
 * Feishu event subscription: ``X-Lark-Signature`` = hex SHA-256 of timestamp + nonce + encrypt_key + raw body;
   ``{"encrypt": ...}`` is Base64(IV(16) + AES-256-CBC(PKCS#7)) under the key SHA-256(encrypt_key).
-* WeCom callback: ``msg_signature`` = hex SHA-1 of the sorted [token, timestamp, nonce, encrypt] joined;
+* WeCom callback (apps and group robots; wechatpy does the AES): ``msg_signature`` = hex SHA-1 of the sorted [token, timestamp, nonce, encrypt] joined;
   ``encrypt`` is Base64(AES-256-CBC(random(16) + msg_len(4, big-endian) + msg + receive_id)), key =
   Base64-decode(EncodingAESKey + "="), IV = the key's first 16 bytes, PKCS#7 padded to 32-byte blocks.
 
@@ -22,6 +22,9 @@ import os
 import struct
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from wechatpy.enterprise.crypto import PrpCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.utils import WeChatSigner
 
 from assistant.channels.errors import PayloadError, SignatureError
 
@@ -103,9 +106,9 @@ def feishu_encrypt(encrypt_key: str, plaintext: str, iv: bytes | None = None) ->
 
 
 class WeComCrypto:
-    """WeCom (企业微信) callback signature and message encryption for one app."""
-
-    BLOCK = 32
+    """WeCom (企业微信) callback signature and message encryption for one receiver: an app (receive id = the
+    corp id) or a group robot (receive id = ""). The AES layout is wechatpy's ``PrpCrypto``; we add the key
+    check, a constant-time signature comparison and our own errors."""
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str) -> None:
         if len(encoding_aes_key) != 43:
@@ -116,9 +119,12 @@ class WeComCrypto:
             raise ValueError("wecom_encoding_aes_key is not Base64; copy it again from the WeCom admin") from exc
         self.token = token
         self.receive_id = receive_id
+        self._prp = PrpCrypto(self.key)
 
     def signature(self, timestamp: str, nonce: str, encrypted: str) -> str:
-        return hashlib.sha1("".join(sorted([self.token, timestamp, nonce, encrypted])).encode("utf-8")).hexdigest()
+        signer = WeChatSigner()
+        signer.add_data(self.token, timestamp, nonce, encrypted)
+        return str(signer.signature)
 
     def verify(self, msg_signature: str | None, timestamp: str | None, nonce: str | None, encrypted: str) -> None:
         if not (msg_signature and timestamp and nonce) or not same(
@@ -127,25 +133,14 @@ class WeComCrypto:
             raise SignatureError("bad msg_signature")
 
     def decrypt(self, encrypted: str) -> str:
-        """The message inside ``encrypted``; its trailing receive id must be this corp's."""
+        """The message inside ``encrypted``; its trailing receive id must be this receiver's."""
         try:
-            raw = base64.b64decode(encrypted, validate=True)
-            if not raw or len(raw) % 16:
-                raise ValueError("wrong length")
-            plain = _pkcs7_unpad(_aes_cbc(self.key, self.key[:16], raw, encrypt=False), self.BLOCK)
-            (length,) = struct.unpack(">I", plain[16:20])
-            message, receive_id = plain[20 : 20 + length], plain[20 + length :]
-            if len(message) != length:
-                raise ValueError("truncated message")
-            text = message.decode("utf-8")
-        except (ValueError, binascii.Error, struct.error, UnicodeDecodeError) as exc:
+            return str(self._prp.decrypt(encrypted, self.receive_id))
+        except InvalidCorpIdException as exc:
+            raise SignatureError("message is for another receive id") from exc
+        except (ValueError, TypeError, IndexError, binascii.Error, struct.error, UnicodeDecodeError) as exc:
             raise PayloadError("encrypted message does not decrypt with the EncodingAESKey") from exc
-        if not same(receive_id.decode("utf-8", "replace"), self.receive_id):
-            raise SignatureError("message is for another receive id")
-        return text
 
-    def encrypt(self, message: str, random16: bytes | None = None) -> str:
+    def encrypt(self, message: str) -> str:
         """The inverse of ``decrypt`` (for passive encrypted replies and tests)."""
-        body = message.encode("utf-8")
-        plain = (random16 or os.urandom(16)) + struct.pack(">I", len(body)) + body + self.receive_id.encode("utf-8")
-        return base64.b64encode(_aes_cbc(self.key, self.key[:16], _pkcs7_pad(plain, self.BLOCK), encrypt=True)).decode()
+        return self._prp.encrypt(message, self.receive_id).decode("ascii")

@@ -47,14 +47,15 @@ class FeishuAdapter(ChannelAdapter):
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
-        return bool(settings.feishu_verification_token)
+        long_connection = settings.feishu_mode == "websocket" and settings.feishu_app_id and settings.feishu_app_secret
+        return bool(settings.feishu_verification_token or long_connection)
 
     # Receiving ----------------------------------------------------------------------------------------
 
     def receive(self, callback: RawCallback, *, now: float) -> Handshake | list[IncomingMessage]:
         token = self.settings.feishu_verification_token
-        if not token:
-            raise ChannelNotConfiguredError("feishu_verification_token is not set")
+        if not token or self.settings.feishu_mode != "http":
+            raise ChannelNotConfiguredError("feishu_verification_token is not set, or feishu_mode is not http")
         key = self.settings.feishu_encrypt_key
         signature = callback.headers.get("x-lark-signature")
         if key and signature is not None:
@@ -95,6 +96,14 @@ class FeishuAdapter(ChannelAdapter):
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PayloadError(f"not a Feishu message event: {exc}") from exc
 
+    def parse_event(self, data: dict[str, Any]) -> list[IncomingMessage]:
+        """The message in a v2 event that arrived over the long connection (authenticated by the app's
+        credentials when it was opened, so there is no token or signature to check)."""
+        try:
+            return self._v2_message(data["header"], data.get("event") or {})
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise PayloadError(f"not a Feishu message event: {exc}") from exc
+
     def _v2_message(self, header: dict[str, Any], event: dict[str, Any]) -> list[IncomingMessage]:
         if header.get("event_type") != "im.message.receive_v1":
             return []
@@ -121,6 +130,7 @@ class FeishuAdapter(ChannelAdapter):
             ts=self.local_time(int(str(message.get("create_time") or header.get("create_time"))) / 1000),
             mentions_bot=bot_named or named or message.get("chat_type") == "p2p",
             reply_to=message.get("parent_id") or None, reply_context={"message_id": str(message["message_id"])},
+            direct=message.get("chat_type") == "p2p",
         )]
 
     def _v1_message(self, event: dict[str, Any], data: dict[str, Any]) -> list[IncomingMessage]:
@@ -137,6 +147,7 @@ class FeishuAdapter(ChannelAdapter):
             text=text, ts=self.local_time(float(data.get("ts") or time.time())),
             mentions_bot=bool(event.get("is_mention")) or named or event.get("chat_type") == "private",
             reply_to=event.get("parent_id") or None, reply_context={"message_id": msg_id},
+            direct=event.get("chat_type") == "private",
         )]
 
     # Sending ------------------------------------------------------------------------------------------
@@ -182,6 +193,21 @@ class FeishuAdapter(ChannelAdapter):
         content = json.dumps(self.card(reply), ensure_ascii=False)
         url = f"{self._base()}/open-apis/im/v1/messages/{message.reply_context['message_id']}/reply"
         return self._send(url, {"msg_type": "interactive", "content": content})
+
+    def size(self, reply: OutgoingReply) -> int:
+        """Bytes of the request body: Feishu limits a card message's body, not its text."""
+        content = json.dumps(self.card(reply), ensure_ascii=False)
+        return len(json.dumps({"msg_type": "interactive", "content": content}, ensure_ascii=False).encode("utf-8"))
+
+    def sends_direct(self) -> bool:
+        return bool(self.settings.feishu_app_id and self.settings.feishu_app_secret)
+
+    def direct(self, user_id: str, reply: OutgoingReply) -> Sent:
+        """A card to one user, by open id (ou_…)."""
+        content = json.dumps(self.card(reply), ensure_ascii=False)
+        return self._send(f"{self._base()}/open-apis/im/v1/messages",
+                          {"receive_id": user_id, "msg_type": "interactive", "content": content},
+                          params={"receive_id_type": "open_id"})
 
     def post(self, target: str, reply: OutgoingReply) -> Sent:
         if not target:

@@ -21,15 +21,27 @@ applies to the group's latest open question the bot answered.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import quote
 
+from assistant.channels.base import OutgoingReply
 from assistant.schemas import web_url
 from erp_assist.domain import SuggestResult
 from indexer.threads import is_holding_reply, is_noise
 
-__all__ = ["Command", "is_question", "parse_command", "render_answer", "source_link", "split_quote"]
+__all__ = [
+    "Command",
+    "compose_answer",
+    "is_question",
+    "parse_command",
+    "quoted_question_id",
+    "render_answer",
+    "source_link",
+    "split_quote",
+    "split_reply",
+]
 
 QUESTION_TEMPLATE = re.compile(r"【\s*问题\s*】.+?【\s*期望结果\s*】", re.DOTALL)
 _NUM = r"([0-9]{1,2}|[一二两三四五六七八九十])"
@@ -48,6 +60,9 @@ _QUOTE = re.compile(r"^「(?P<who>[^：:」\n]{1,40})[：:](?P<what>.*?)」\s*\n
 _MIN_EDIT_CHARS = 6
 _PUNCT = " \t\r\n。.!！~～，,;；、"
 _DRAFT_CHARS = 160
+# How every bot answer names its question ("问题 #12"): in the title and the first line, so that a quote of the
+# answer (DingTalk sends the quoted text, not an id we know) still says which question it was.
+_ANSWER_REF = re.compile(r"问题\s*#\s?(\d{1,9})")
 
 
 def is_question(text: str, mentions_bot: bool) -> bool:
@@ -119,8 +134,15 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def quoted_question_id(quoted: str | None) -> int | None:
+    """The question a quoted bot answer was about ("问题 #12" in its text), or None."""
+    found = _ANSWER_REF.search(quoted or "")
+    return int(found.group(1)) if found else None
+
+
 def render_answer(result: SuggestResult, *, question_id: int, module_label: str, drafts: int,
-                  bot_name: str, public_url: str | None, mention: str | None) -> tuple[str, str]:
+                  bot_name: str, public_url: str | None, mention: str | None,
+                  draft_chars: int = _DRAFT_CHARS) -> tuple[str, str]:
     """(title, Markdown) of the bot's answer: the top drafts, each marked 待专家确认, with its source."""
     c = result.classification
     urgent = c.urgency.value == "P1"
@@ -136,6 +158,85 @@ def render_answer(result: SuggestResult, *, question_id: int, module_label: str,
             link = source_link(s.source.uri, s.source.url, public_url)
             name = _short(s.source.title or s.source.uri, 40)
             where = f"[{name}]({link})" if link else f"{name}（`{s.source.uri}`）"
-            lines.append(f"\n**{s.rank}. 【待专家确认】** {_short(s.draft, _DRAFT_CHARS)}\n来源：{where}")
+            lines.append(f"\n**{s.rank}. 【待专家确认】** {_short(s.draft, draft_chars)}\n来源：{where}")
         lines.append(f"\n专家可回复「采纳」「用第2条」，或回复本消息给出更正后的答案（可写 #{question_id} 指明问题）。")
     return title, "\n".join(lines)
+
+
+def compose_answer(result: SuggestResult, *, question_id: int, module_label: str, drafts: int, bot_name: str,
+                   public_url: str | None, mention: str | None, urgent_mentions: tuple[str, ...] = (),
+                   draft_chars: int = _DRAFT_CHARS, min_draft_chars: int = 40,
+                   fits: Callable[[OutgoingReply], bool] = lambda _: True) -> list[OutgoingReply]:
+    """The bot's answer to a question as the messages one platform takes: the full answer when it ``fits``,
+    else the same with shorter draft excerpts (halved down to ``min_draft_chars``), else split into several
+    messages (``split_reply``). Every message names the question ("问题 #N")."""
+    urgent = result.classification.urgency.value == "P1"
+    chars = draft_chars
+    while True:
+        title, markdown = render_answer(result, question_id=question_id, module_label=module_label, drafts=drafts,
+                                        bot_name=bot_name, public_url=public_url, mention=mention,
+                                        draft_chars=chars)
+        reply = OutgoingReply(title, markdown, urgent_mentions, urgent=urgent)
+        if fits(reply) or chars <= min_draft_chars:
+            break
+        chars = max(min_draft_chars, chars // 2)
+    return split_reply(reply, fits)
+
+
+def _cut_utf8(text: str, fits: Callable[[str], bool]) -> tuple[str, str]:
+    """The longest prefix of ``text`` that ``fits`` (at least one character), and the rest."""
+    low, high = 1, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(text[:middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low], text[low:]
+
+
+def split_reply(reply: OutgoingReply, fits: Callable[[OutgoingReply], bool]) -> list[OutgoingReply]:
+    """``reply`` as one or more messages that each ``fit``: split between paragraphs, then lines, cutting a
+    line only when one alone is too long. Later parts repeat the first line (which names the question) marked
+    （续）; only the first part @-mentions anyone."""
+    if fits(reply):
+        return [reply]
+    head = reply.markdown.split("\n", 1)[0]
+    pieces: list[str] = []
+    for block in reply.markdown.split("\n\n"):
+        pieces.extend(line for line in block.split("\n"))
+        pieces.append("")  # the paragraph break
+    pieces.pop()
+    parts: list[OutgoingReply] = []
+    current: list[str] = []
+
+    def part(lines: list[str], n: int | None = None) -> OutgoingReply:
+        n = len(parts) if n is None else n
+        if n == 0:
+            return replace(reply, markdown="\n".join(lines).strip("\n"))
+        return replace(reply, title=f"{reply.title}（续{n}）", mention_user_ids=(),
+                       markdown=f"{head}（续{n}）\n" + "\n".join(lines).strip("\n"))
+
+    def has_text(lines: list[str]) -> bool:
+        return any(x.strip() for x in lines)
+
+    queue = list(pieces)
+    while queue:
+        line = queue.pop(0)
+        if fits(part(current + [line])):
+            current.append(line)
+            continue
+        if has_text(current) and (fits(part([line], len(parts) + 1)) or not fits(part(current + [line[:1]]))):
+            parts.append(part(current))  # the line starts the next message
+            current = []
+            queue.insert(0, line)
+            continue
+        # One line too long for any message: fill this one with as much of it as fits.
+        kept, rest = _cut_utf8(line, lambda text: fits(part(current + [text])))
+        parts.append(part(current + [kept]))
+        current = []
+        if rest:
+            queue.insert(0, rest)
+    if has_text(current):
+        parts.append(part(current))
+    return parts

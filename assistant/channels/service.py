@@ -16,19 +16,27 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Engine
 
-from assistant.channels.base import ChannelAdapter, IncomingMessage, OutgoingReply, Sent
+from assistant.channels.base import ChannelAdapter, IncomingMessage, OutgoingReply
 from assistant.channels.dingtalk import DingTalkAdapter
 from assistant.channels.errors import ChannelError, ChannelNotConfiguredError
 from assistant.channels.feishu import FeishuAdapter
 from assistant.channels.history import ChatHistory
 from assistant.channels.http import ChannelHttp
-from assistant.channels.messages import Command, is_question, parse_command, render_answer, split_quote
+from assistant.channels.messages import (
+    Command,
+    compose_answer,
+    is_question,
+    parse_command,
+    quoted_question_id,
+    split_quote,
+    split_reply,
+)
 from assistant.channels.wecom import WeComAdapter
 from assistant.service import Assistant
 from assistant.store import (
@@ -45,7 +53,7 @@ from erp_assist.settings import Settings
 from indexer.chat_exports import sender_role
 from models.taxonomy import Taxonomy, load_taxonomy
 
-__all__ = ["ADAPTERS", "ChannelService", "Outcome", "make_adapter"]
+__all__ = ["ADAPTERS", "ChannelService", "Delivery", "Outcome", "make_adapter"]
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +63,8 @@ ADAPTERS: dict[str, type[ChannelAdapter]] = {
     WeComAdapter.name: WeComAdapter,
 }
 _SETTINGS_OF = {"dingtalk": "dingtalk_app_secret", "feishu": "feishu_verification_token",
-                "wecom": "wecom_token, wecom_encoding_aes_key and wecom_corp_id"}
+                "wecom": "wecom_token, wecom_encoding_aes_key and wecom_corp_id (app) or "
+                "wecom_robot_token and wecom_robot_encoding_aes_key (group robot)"}
 _RECENT = 10_000  # message ids remembered against platform retries
 _LATEST_CANDIDATES = 5
 
@@ -82,6 +91,22 @@ class Outcome:
     result: SuggestResult | None = None
     review: StoredReview | None = None
     reply: OutgoingReply | None = None
+    more: tuple[OutgoingReply, ...] = ()  # further messages when the answer is longer than one message can be
+    alert: tuple[str, OutgoingReply] | None = None  # (user id, message): a P1 sent to the expert on duty directly
+
+    @property
+    def replies(self) -> tuple[OutgoingReply, ...]:
+        return ((self.reply,) if self.reply is not None else ()) + self.more
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What sending an outcome's messages did: the platform ids of the sent ones, and every failure (each
+    already retried by ``ChannelHttp``); ``reported`` when a notice of the failure reached the chat."""
+
+    sent: tuple[str | None, ...] = ()
+    failed: tuple[str, ...] = ()
+    reported: bool = False
 
 
 OFF_TOPIC_REPLY = ("您好，我是ERP助手，只回答ERP系统相关的问题（单据、过账、库存、工资、权限等）。"
@@ -156,6 +181,10 @@ class ChannelService:
             outcome = self._review(message, command, store)
             if outcome is not None:
                 return outcome
+            if message.direct and command.explicit:
+                # One to one there is no "latest question of this group": the expert must name it.
+                hint = "请写明问题编号，例如「采纳 #7」「驳回 #7」「#7 更正：…」。"
+                return Outcome("ignored", message, reply=OutgoingReply(self.settings.channel_bot_name, hint))
         if is_question(message.text, message.mentions_bot):
             return self._question(message, role, assistant, store)
         self._remember(message, role)
@@ -193,16 +222,44 @@ class ChannelService:
         urgent = result.classification.urgency.value == "P1"
         on_duty = self.settings.channel_expert_on_duty.get(message.platform) if urgent else None
         adapter = self.adapters.get(message.platform)
-        mention = adapter.mention(on_duty) if on_duty and adapter else None
-        title, markdown = render_answer(
+        alert = None
+        if on_duty and message.direct and adapter is not None and adapter.sends_direct():
+            # In a one-to-one chat an @-mention reaches only the asker: the expert gets a message of their own.
+            mention = self.settings.chat_sender_names.get(on_duty, on_duty)
+            if on_duty != message.sender_id:
+                alert = (on_duty, self.p1_alert(message, question_id))
+            mentions: tuple[str, ...] = ()
+        else:
+            mention = adapter.mention(on_duty) if on_duty and adapter else None
+            mentions = (on_duty,) if on_duty else ()
+        replies = compose_answer(
             result, question_id=question_id, module_label=self.module_label(result.classification.module),
             drafts=self.settings.channel_reply_drafts, bot_name=self.settings.channel_bot_name,
-            public_url=self.settings.channel_public_url, mention=mention,
+            public_url=self.settings.channel_public_url, mention=mention, urgent_mentions=mentions,
+            draft_chars=self.settings.channel_reply_draft_chars,
+            min_draft_chars=self.settings.channel_reply_min_draft_chars,
+            fits=adapter.fits if adapter is not None else (lambda _: True),
         )
         if lookup is not None:  # the live data first, the knowledge base's drafts after it
-            markdown = f"**ERP 实时查询**：{lookup.text}\n\n{markdown}"
-        reply = OutgoingReply(title, markdown, (on_duty,) if on_duty else (), urgent=urgent)
-        return Outcome("question", message, question_id=question_id, result=result, reply=reply)
+            live = f"**ERP 实时查询**：{lookup.text}"
+            first = replace(replies[0], markdown=f"{live}\n\n{replies[0].markdown}")
+            if adapter is None or adapter.fits(first):
+                replies[0] = first
+            else:
+                replies.insert(0, OutgoingReply(self.settings.channel_bot_name, live))
+        return Outcome("question", message, question_id=question_id, result=result, reply=replies[0],
+                       more=tuple(replies[1:]), alert=alert)
+
+    def p1_alert(self, message: IncomingMessage, question_id: int) -> OutgoingReply:
+        """The message the expert on duty gets for a P1 question asked in a one-to-one chat."""
+        asked = message.text if len(message.text) <= 200 else message.text[:200] + "…"
+        bot = self.settings.channel_bot_name
+        return OutgoingReply(
+            f"{bot} · P1 问题 #{question_id}",
+            f"**🚨 P1 问题 #{question_id}** · {message.sender} 私聊提问：\n> {asked}\n\n"
+            f"请尽快处理；可直接回复「采纳 #{question_id}」「驳回 #{question_id}」或「#{question_id} 更正：…」。",
+            urgent=True,
+        )
 
     def _resolve(self, message: IncomingMessage, command: Command, store: Engine) -> int | None:
         """The question an expert's command is about: named (#12), replied to, quoted, or the latest open one."""
@@ -210,8 +267,12 @@ class ChannelService:
             return command.question_id
         if message.reply_to and (found := self.history.question_of(message.group, message.reply_to)) is not None:
             return found
+        if (quoted := quoted_question_id(message.quoted_text)) is not None:
+            return quoted  # the quoted bot answer names its question
         quote, _ = split_quote(message.text)
         if quote and _base_name(quote[0]) == self.settings.channel_bot_name:
+            if (quoted := quoted_question_id(quote[1])) is not None:
+                return quoted
             snippet = re.sub(r"(\.\.\.|…)+$", "", quote[1]).strip()[:12]
             answers = self.history.bot_answers(message.group, snippet)
             if answers:
@@ -237,7 +298,7 @@ class ChannelService:
             question = get_question(store, tenant=self.tenant, question_id=question_id)
         except NotFoundError:
             return None
-        if question.group != message.group:
+        if question.group != message.group and not message.direct:
             return None  # "#12" of another group's question: not this group's to decide
         reviewer = _base_name(message.sender)
         decision = Decision(command.decision)
@@ -262,8 +323,10 @@ class ChannelService:
                            reply=OutgoingReply(self.settings.channel_bot_name, note))
         if decision is Decision.EDIT:
             # The correction is an expert answer to the question: thread it under the question itself.
-            asked = self.history.question_message(message.group, question_id)
-            self._remember(message, "expert", text=command.answer, reply_to=asked, question_id=question_id)
+            # A correction sent in a one-to-one chat belongs to the question's group thread all the same.
+            asked = self.history.question_message(question.group, question_id)
+            self._remember(replace(message, group=question.group), "expert", text=command.answer, reply_to=asked,
+                           question_id=question_id)
         done = {Decision.ACCEPT: f"采纳了问题 #{question_id} 的第{rank}条草稿",
                 Decision.EDIT: f"更正了问题 #{question_id} 的答案",
                 Decision.REJECT: f"驳回了问题 #{question_id} 的草稿"}[decision]
@@ -273,19 +336,55 @@ class ChannelService:
 
     # Replying -----------------------------------------------------------------------------------------
 
-    def deliver(self, outcome: Outcome, *, now: datetime | None = None) -> Sent | None:
-        """Send the outcome's reply and add it to the chat history; a failed send is logged, not raised."""
-        if outcome.reply is None:
-            return None
+    def deliver(self, outcome: Outcome, *, now: datetime | None = None) -> Delivery:
+        """Send the outcome's messages, each cut to the platform's size (``split_reply``), and add them to the chat
+        history. A send that still fails after ``ChannelHttp``'s retries is reported: logged as an error and
+        announced in the chat with a short notice (the question stays in the review queue)."""
         message = outcome.message
+        if not outcome.replies and outcome.alert is None:
+            return Delivery()
         try:
-            sent = self.adapter(message.platform).reply(message, outcome.reply)
+            adapter = self.adapter(message.platform)
+        except ChannelNotConfiguredError as exc:
+            log.error("cannot answer %s message %s: %s", message.platform, message.msg_id, exc)
+            return Delivery(failed=(str(exc),))
+        sent: list[str | None] = []
+        failed: list[str] = []
+        parts = [part for reply in outcome.replies for part in split_reply(reply, adapter.fits)]
+        for n, part in enumerate(parts):
+            try:
+                receipt = adapter.reply(message, part)
+            except ChannelError as exc:
+                failed.append(f"{type(exc).__name__}: {exc}")
+                break  # later parts make no sense without this one
+            sent.append(receipt.msg_id)
+            suffix = "" if n == 0 else f"-{n + 1}"
+            self.history.append(
+                msg_id=receipt.msg_id or f"{message.msg_id}-bot{suffix}", group=message.group,
+                sender=self.settings.channel_bot_name, role="bot", ts=now or datetime.now(message.ts.tzinfo),
+                text=part.markdown, reply_to=message.msg_id, question_id=outcome.question_id,
+            )
+        if outcome.alert is not None:
+            user_id, alert = outcome.alert
+            try:
+                adapter.direct(user_id, alert)
+            except ChannelError as exc:
+                failed.append(f"P1 alert to {user_id}: {type(exc).__name__}: {exc}")
+        reported = bool(failed) and self._report(outcome, adapter, failed, answered=len(sent) == len(parts))
+        return Delivery(tuple(sent), tuple(failed), reported)
+
+    def _report(self, outcome: Outcome, adapter: ChannelAdapter, failed: list[str], *, answered: bool) -> bool:
+        message = outcome.message
+        log.error("could not deliver to %s message %s in %s: %s", message.platform, message.msg_id, message.group,
+                  "; ".join(failed))
+        about = f"问题 #{outcome.question_id} " if outcome.question_id is not None else ""
+        text = (f"⚠️ 未能通知值班专家，{about}已记入审核队列，请专家在审核页面查看。" if answered else
+                f"⚠️ {about}的回复未能完整发出，已记入审核队列，请专家在审核页面查看。" if about else
+                "⚠️ 回复未能发出，请稍后再试。")
+        notice = OutgoingReply(self.settings.channel_bot_name, text)
+        try:
+            adapter.reply(message, notice)
         except ChannelError as exc:
-            log.error("could not answer %s message %s in %s: %s", message.platform, message.msg_id, message.group, exc)
-            return None
-        self.history.append(
-            msg_id=sent.msg_id or f"{message.msg_id}-bot", group=message.group,
-            sender=self.settings.channel_bot_name, role="bot", ts=now or datetime.now(message.ts.tzinfo),
-            text=outcome.reply.markdown, reply_to=message.msg_id, question_id=outcome.question_id,
-        )
-        return sent
+            log.error("the failure notice could not be sent either: %s", exc)
+            return False
+        return True

@@ -1,4 +1,5 @@
-"""Chat-platform callbacks (POST /v1/channels/{dingtalk,feishu}, GET+POST /v1/channels/wecom) and
+"""Chat-platform callbacks (POST /v1/channels/{dingtalk,feishu}, GET+POST /v1/channels/wecom: the WeCom app and
+group robot callbacks alike) and
 GET /v1/stats/group.
 
 Callbacks are authenticated by the platform's signature, not by API keys: a bad, missing or stale signature
@@ -77,6 +78,8 @@ async def _callback(platform: str, request: Request, background: BackgroundTasks
                            headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body())
     try:
         received = adapter.receive(callback, now=time.time())
+    except ChannelNotConfiguredError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
     except SignatureError as exc:
         raise HTTPException(status_code=401, detail=f"{platform} callback not verified: {exc}") from exc
     except PayloadError as exc:
@@ -92,7 +95,7 @@ async def _callback(platform: str, request: Request, background: BackgroundTasks
                 metrics.abstained.inc()
             if outcome.result.off_topic:
                 metrics.off_topic.inc()
-        if outcome.reply is not None:
+        if outcome.replies or outcome.alert is not None:
             background.add_task(service.deliver, outcome)
     return _answer(adapter.acknowledge())
 

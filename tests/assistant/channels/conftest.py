@@ -29,6 +29,12 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "channels"
 FEISHU_APP = ("cli_test_app", "feishu-app-secret")
 WECOM_SECRET = "wecom-corp-secret"
 ROBOT = ("robot-token", "SECrobot-secret")
+WECOM_ROBOT = ("robotToken42", "kLm3Nq7rSt9uVw1xYz2AbC4dEf6GhI8jKl0MnOpQrSt", "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+# The platforms' documented limits on one message, and the errors they answer when a message is longer.
+WECOM_APP_MARKDOWN_BYTES = 2048  # message/send markdown.content
+WECOM_ROBOT_MARKDOWN_BYTES = 4096  # webhook/send markdown.content
+DINGTALK_BODY_BYTES = 20000
+FEISHU_CARD_BODY_BYTES = 30 * 1024
 
 
 def load(name: str) -> Any:
@@ -51,6 +57,7 @@ class FakePlatform:
     """Records every request; ``fail[path] = n`` answers the next n requests to ``path`` with 503."""
 
     url: str = ""
+    ws_url: str = ""  # what the Feishu long-connection endpoint hands out
     calls: list[Call] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,6 +72,20 @@ class FakePlatform:
                 self.fail[call.path] -= 1
                 return 503, {"error": "injected failure"}
         p, q, body = call.path, call.query, call.body
+        size = len(json.dumps(body, ensure_ascii=False).encode()) if body is not None else 0
+        if p.startswith("/robot/") and size > DINGTALK_BODY_BYTES:
+            return 200, {"errcode": 460101, "errmsg": "message too long, exceed 20000 bytes"}
+        if p.startswith("/open-apis/im/") and size > FEISHU_CARD_BODY_BYTES:
+            return 400, {"code": 230025, "msg": "The message content is too long"}
+        if p == "/cgi-bin/webhook/send":
+            if q.get("key") != WECOM_ROBOT[2]:
+                return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}
+            content = (body.get("markdown") or {}).get("content", "")
+            if body.get("msgtype") != "markdown" or not content or not body.get("chatid"):
+                return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if len(content.encode()) > WECOM_ROBOT_MARKDOWN_BYTES:
+                return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
+            return 200, {"errcode": 0, "errmsg": "ok"}
         if p == "/robot/sendBySession":
             return 200, _dingtalk_message(body) or {"errcode": 0, "errmsg": "ok"}
         if p == "/robot/send":
@@ -82,7 +103,7 @@ class FakePlatform:
             if call.headers.get("authorization") != "Bearer t-fake-tenant-token":
                 return 200, {"code": 99991663, "msg": "invalid access token"}
             reply = p.endswith("/reply")
-            if not reply and (q.get("receive_id_type") != "chat_id" or not body.get("receive_id")):
+            if not reply and (q.get("receive_id_type") not in ("chat_id", "open_id") or not body.get("receive_id")):
                 return 400, {"code": 230001, "msg": "invalid receive_id"}
             if body.get("msg_type") != "interactive" or not isinstance(body.get("content"), str):
                 return 400, {"code": 230001, "msg": "invalid content"}
@@ -92,6 +113,22 @@ class FakePlatform:
             with self.lock:
                 n = len(self.sent("/open-apis/im/v1/messages")) + 1
             return 200, {"code": 0, "msg": "success", "data": {"message_id": f"om_bot_{n}"}}
+        if p == "/v1.0/oauth2/accessToken":
+            if body != {"appKey": "dingappkey", "appSecret": "dingtalk-app-secret"}:
+                return 400, {"code": "invalidClientId", "message": "app key or secret invalid"}
+            return 200, {"accessToken": "ding-access-token", "expireIn": 7200}
+        if p == "/v1.0/robot/oToMessages/batchSend":
+            if call.headers.get("x-acs-dingtalk-access-token") != "ding-access-token":
+                return 401, {"code": "InvalidAuthentication", "message": "token invalid"}
+            param = json.loads(body.get("msgParam") or "{}")
+            if body.get("robotCode") != "dingappkey" or body.get("msgKey") != "sampleMarkdown" or not param.get("text"):
+                return 400, {"code": "param.invalid", "message": "bad message"}
+            return 200, {"processQueryKey": "pqk-1", "invalidStaffIdList": [], "flowControlledStaffIdList": []}
+        if p == "/callback/ws/endpoint":
+            if body != {"AppID": FEISHU_APP[0], "AppSecret": FEISHU_APP[1]}:
+                return 200, {"code": 514, "msg": "auth failed"}
+            return 200, {"code": 0, "msg": "ok", "data": {"URL": self.ws_url, "ClientConfig": {
+                "ReconnectCount": -1, "ReconnectInterval": 120, "ReconnectNonce": 30, "PingInterval": 120}}}
         if p == "/cgi-bin/gettoken":
             if q.get("corpid") != "wx5823bf96d3bd56c7" or q.get("corpsecret") != WECOM_SECRET:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
@@ -102,6 +139,10 @@ class FakePlatform:
             target = "chatid" if p == "/cgi-bin/appchat/send" else "touser"
             if body.get("msgtype") != "markdown" or not body.get(target) or not body["markdown"].get("content"):
                 return 200, {"errcode": 40008, "errmsg": "invalid message type"}
+            if body.get("touser") == "Departed":  # an expert who left the company
+                return 200, {"errcode": 81013, "errmsg": "user & party & tag all invalid"}
+            if len(body["markdown"]["content"].encode()) > WECOM_APP_MARKDOWN_BYTES:
+                return 200, {"errcode": 45002, "errmsg": "content size out of limit"}
             return 200, {"errcode": 0, "errmsg": "ok"}
         return 404, {"error": f"no such API {p}"}
 
@@ -171,6 +212,7 @@ def channel_settings(session_settings, tmp_path, fake):
         "dingtalk_robot_token": ROBOT[0],
         "dingtalk_robot_secret": ROBOT[1],
         "dingtalk_api_base": fake.url,
+        "dingtalk_openapi_base": fake.url,
         "feishu_verification_token": "rvaYgkND1GOiu5MM0E1rncYC6PLtF7JV",
         "feishu_encrypt_key": "test key",
         "feishu_app_id": FEISHU_APP[0],
@@ -182,6 +224,8 @@ def channel_settings(session_settings, tmp_path, fake):
         "wecom_corp_secret": WECOM_SECRET,
         "wecom_agent_id": 1000002,
         "wecom_api_base": fake.url,
+        "wecom_robot_token": WECOM_ROBOT[0],
+        "wecom_robot_encoding_aes_key": WECOM_ROBOT[1],
     })
 
 

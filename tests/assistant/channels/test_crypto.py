@@ -4,7 +4,10 @@ import base64
 import hashlib
 import hmac
 
+import xml.etree.ElementTree as ET
+
 import pytest
+from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
 from assistant.channels.crypto import (
     WeComCrypto,
@@ -37,7 +40,7 @@ def test_wecom_rejects_tampering_and_another_corp():
         crypto.verify(None, case["timestamp"], case["nonce"], case["encrypt"])
     with pytest.raises(SignatureError):  # the right key, but the message names another receive id
         WeComCrypto(sample["token"], sample["encoding_aes_key"], "ww-other-corp").decrypt(case["encrypt"])
-    with pytest.raises(PayloadError):
+    with pytest.raises((PayloadError, SignatureError)):  # a tampered body never decrypts to a message
         crypto.decrypt("AAAA" + case["encrypt"][4:])
     with pytest.raises(ValueError, match="43"):
         WeComCrypto("t", "short", "c")
@@ -46,11 +49,25 @@ def test_wecom_rejects_tampering_and_another_corp():
 def test_wecom_round_trip_uses_32_byte_blocks_and_the_documented_layout():
     sample = load("wecom_official.json")
     crypto = WeComCrypto(sample["token"], sample["encoding_aes_key"], sample["corp_id"])
-    encrypted = crypto.encrypt("<xml>你好</xml>", random16=b"r" * 16)
+    encrypted = crypto.encrypt("<xml>你好</xml>")
     raw = base64.b64decode(encrypted)
     # random(16) + len(4) + 15 bytes + corp id (18) = 53 → padded to 64, a multiple of 32 (not of 16 only)
     assert len(raw) == 64
     assert crypto.decrypt(encrypted) == "<xml>你好</xml>"
+
+
+def test_wecom_group_robot_messages_carry_an_empty_receive_id():
+    sample = load("wecom_official.json")
+    robot = WeComCrypto(sample["token"], sample["encoding_aes_key"], "")
+    # What WeCom sends a robot: wechatpy's crypto with receive id "" (群机器人回调: receiveid 传空字符串).
+    encrypted = WeChatCrypto(sample["token"], sample["encoding_aes_key"], "")._encrypt_message(
+        "<xml><MsgId>1</MsgId></xml>", "n", "1409659813", PrpCrypto)
+    inner = ET.fromstring(encrypted).findtext("Encrypt")
+    assert robot.decrypt(inner) == "<xml><MsgId>1</MsgId></xml>"
+    with pytest.raises(SignatureError):  # the app's crypto refuses the robot's message, and the other way round
+        WeComCrypto(sample["token"], sample["encoding_aes_key"], sample["corp_id"]).decrypt(inner)
+    with pytest.raises(SignatureError):
+        robot.decrypt(sample["message"]["encrypt"])
 
 
 def test_feishu_documented_decrypt_vector():
@@ -79,3 +96,14 @@ def test_timestamps_older_or_newer_than_the_skew_are_replays():
     for stamp, millis in (("600", False), ("1600", False), ("600000", True), ("", False), ("abc", False)):
         with pytest.raises(SignatureError):
             check_fresh(stamp, now=1200, max_skew=300, millis=millis)
+
+
+def test_feishu_decryption_agrees_with_lark_oapi():
+    """Our Feishu AES (kept: importing lark-oapi costs seconds per worker) against the SDK's own cipher."""
+    from lark_oapi.core.utils.decryptor import AESCipher
+
+    sample = load("feishu_official.json")
+    assert AESCipher(sample["encrypt_key"]).decrypt_str(sample["encrypt"]) == feishu_decrypt(
+        sample["encrypt_key"], sample["encrypt"])
+    sealed = feishu_encrypt("test key", '{"schema": "2.0", "飞书": true}')
+    assert AESCipher("test key").decrypt_str(sealed) == '{"schema": "2.0", "飞书": true}'

@@ -103,3 +103,97 @@ def test_a_session_webhook_outside_the_api_base_is_not_called(channel_client, fa
     assert fake.sent("/robot/sendBySession") == []
     [signed] = fake.sent("/robot/send")  # the group robot webhook instead, signed with its 加签 secret
     assert signed.query["access_token"] == "robot-token" and {"timestamp", "sign"} <= signed.query.keys()
+
+
+def _quoting(fake, text, msg_id, quoted_markdown, sender="李工(ERP管理员)"):
+    """An expert's message quoting (引用) a bot answer: DingTalk sends text.isReplyMsg and text.repliedMsg with
+    the quoted message's id and content (undocumented, as clients send it; the SDK keeps it in extensions)."""
+    data = json.loads(_message(fake, text, msg_id, sender=sender))
+    data["text"] |= {"isReplyMsg": True, "repliedMsg": {
+        "msgType": "markdown", "msgId": "msgRobotAnswerUnknownToUs==", "senderId": "$:LWCP_v1:$robot",
+        "createdAt": int(time.time() * 1000), "content": {"text": quoted_markdown}}}
+    return json.dumps(data, ensure_ascii=False).encode()
+
+
+def test_an_expert_quoting_the_older_of_two_answers_reviews_that_question(channel_client, fake):
+    _post(channel_client, _message(fake, " 出库单保存提示库存不足但实物有货", "msg-old"))
+    _post(channel_client, _message(fake, " 账号密码输错被锁了怎么办", "msg-new"))
+    older, newer = stored_questions(channel_client)
+    older_answer = fake.sent("/robot/sendBySession")[0].body["markdown"]["text"]
+    assert f"问题 #{older.id}" in older_answer.split("\n", 1)[0]  # every answer names its question up front
+    assert _post(channel_client, _quoting(fake, " 采纳", "msg-quote", older_answer)).status_code == 200
+    with channel_client.app.state.store.connect() as conn:
+        [review] = conn.execute(select(reviews)).all()
+    assert (review.question_id, review.decision) == (older.id, "accept")
+    assert newer.id != older.id
+
+
+def test_stream_mode_frames_are_handled_through_the_sdk_client(channel_settings, assistant, fake):
+    """A Stream frame as DingTalk pushes it over the websocket, routed by the SDK's own DingTalkStreamClient to
+    our ChatbotHandler; the ack goes back on the (recorded) socket and the answer to the session webhook."""
+    import asyncio
+
+    import dingtalk_stream
+
+    from assistant.channels import ChannelService
+    from assistant.channels.longconn import ChannelRunner, dingtalk_stream_client
+    from assistant.store import open_store
+
+    settings = channel_settings.model_copy(update={"dingtalk_mode": "stream", "dingtalk_app_key": "dingxxxx"})
+    store = open_store(settings.database_url)
+    runner = ChannelRunner(ChannelService(settings), assistant=lambda: assistant, store=store)
+    client = dingtalk_stream_client(settings, runner)
+
+    class RecordedSocket:
+        def __init__(self):
+            self.frames = []
+
+        async def send(self, frame):
+            self.frames.append(json.loads(frame))
+
+    client.websocket = RecordedSocket()
+    data = json.loads(_message(fake, " 出库单保存提示库存不足但实物有货", "msg-stream"))
+    frame = {"specVersion": "1.0", "type": "CALLBACK", "data": json.dumps(data, ensure_ascii=False),
+             "headers": {"appId": "app-1", "connectionId": "conn-1", "contentType": "application/json",
+                         "messageId": "frame-1", "time": str(int(time.time() * 1000)),
+                         "topic": dingtalk_stream.ChatbotMessage.TOPIC}}
+    asyncio.run(client.route_message(frame))
+    [ack] = client.websocket.frames
+    assert ack["code"] == 200 and ack["headers"]["messageId"] == "frame-1"
+    [sent] = fake.sent("/robot/sendBySession")
+    assert "【待专家确认】" in sent.body["markdown"]["text"]
+    with store.connect() as conn:
+        from sqlalchemy import select as sql_select
+
+        from assistant.store import questions
+        [question] = conn.execute(sql_select(questions)).all()
+    assert question.text == "出库单保存提示库存不足但实物有货" and question.group_name == "ERP仓库群"
+    # The HTTP callback is closed in Stream mode: a signed post is refused as not configured (HTTP 404).
+    import pytest
+
+    from assistant.channels import ChannelNotConfiguredError, RawCallback
+
+    now = int(time.time() * 1000)
+    callback = RawCallback("POST", {}, _headers(now), _message(fake, " 采纳", "msg-http"))
+    with pytest.raises(ChannelNotConfiguredError, match="dingtalk_mode"):
+        runner.service.adapter("dingtalk").receive(callback, now=now / 1000)
+    runner.close()
+
+
+def test_a_p1_asked_one_to_one_reaches_the_expert_on_duty_through_the_robot_api(channel_settings, assistant, fake):
+    from fastapi.testclient import TestClient
+
+    from assistant.app import create_app
+
+    settings = channel_settings.model_copy(update={"dingtalk_app_key": "dingappkey"})
+    data = json.loads(_message(fake, "急！全厂出库单都保存不了，提示库存不足，车在门口等着发货", "msg-dm-p1"))
+    data["conversationType"] = "1"  # a one-to-one chat with the robot
+    with TestClient(create_app(settings, assistant=assistant)) as client:
+        assert _post(client, json.dumps(data, ensure_ascii=False).encode()).status_code == 200
+        [question] = stored_questions(client)
+    [answer] = fake.sent("/robot/sendBySession")
+    assert answer.body["at"]["atUserIds"] == []  # an @ in a one-to-one chat would reach nobody
+    [alert] = fake.sent("/v1.0/robot/oToMessages/batchSend")
+    assert alert.body["userIds"] == ["ligong01"]
+    assert f"P1 问题 #{question.id}" in json.loads(alert.body["msgParam"])["text"]
+    assert len(fake.sent("/v1.0/oauth2/accessToken")) == 1

@@ -125,3 +125,70 @@ def test_rich_text_posts_and_v1_events_are_read_too(channel_client, fake):
         ("出库单保存提示库存不足但实物有货", "erp-warehouse"), ("账号密码输错被锁了怎么办", "oc_v1")]
     assert len(fake.sent("/open-apis/im/v1/messages/om_v1/reply")) == 1
     assert _post(channel_client, v1 | {"token": "not-ours", "uuid": "u-2"}).status_code == 401
+
+
+def test_long_connection_events_arrive_through_lark_oapi_ws_client(channel_settings, assistant, fake):
+    """feishu_mode=websocket: lark-oapi's ws.Client asks the (fake) open platform for a websocket address,
+    connects to a local websocket server, which pushes an im.message.receive_v1 event as Feishu does (a
+    protobuf Frame); the SDK hands it to our handler, acknowledges it on the socket, and the answer goes out
+    through the reply API."""
+    import asyncio
+    import threading
+
+    from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+    from websockets.asyncio.server import serve
+
+    from assistant.channels import ChannelService
+    from assistant.channels.longconn import ChannelRunner, feishu_ws_client
+    from assistant.store import open_store
+
+    event = _event("出库单保存提示库存不足但实物有货", "om_ws1")
+    event["header"]["token"] = ""  # the long connection sends no verification token
+    acked = threading.Event()
+    answers: list[Frame] = []
+
+    async def push(websocket):
+        frame = Frame(SeqID=1, LogID=1, service=1, method=1, payload=json.dumps(event, ensure_ascii=False).encode())
+        for key, value in (("type", "event"), ("message_id", "ev-om_ws1"), ("trace_id", "t-1"), ("sum", "1"),
+                           ("seq", "0")):
+            header = frame.headers.add()
+            header.key, header.value = key, value
+        await websocket.send(frame.SerializeToString())
+        answer = Frame()
+        answer.ParseFromString(await websocket.recv())
+        answers.append(answer)
+        acked.set()
+        await websocket.wait_closed()
+
+    ready = threading.Event()
+    server_loop = asyncio.new_event_loop()
+
+    async def run_server():
+        async with serve(push, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            fake.ws_url = f"ws://127.0.0.1:{port}/ws?device_id=dev-1&service_id=1"
+            ready.set()
+            await asyncio.Future()
+
+    threading.Thread(target=server_loop.run_until_complete, args=(run_server(),), daemon=True).start()
+    assert ready.wait(10)
+
+    settings = channel_settings.model_copy(update={"feishu_mode": "websocket", "feishu_verification_token": None})
+    store = open_store(settings.database_url)
+    runner = ChannelRunner(ChannelService(settings), assistant=lambda: assistant, store=store)
+    client = feishu_ws_client(settings, runner, auto_reconnect=False)
+    threading.Thread(target=client.start, daemon=True).start()
+    assert acked.wait(30), "the SDK never acknowledged the event"
+    runner.wait()
+    [answer] = answers
+    assert json.loads(answer.payload)["code"] == 200  # the SDK's ack: handled
+    [endpoint] = fake.sent("/callback/ws/endpoint")
+    assert endpoint.body == {"AppID": "cli_test_app", "AppSecret": "feishu-app-secret"}
+    [reply] = fake.sent("/open-apis/im/v1/messages/om_ws1/reply")
+    assert "【待专家确认】" in json.loads(reply.body["content"])["elements"][0]["text"]["content"]
+    with store.connect() as conn:
+        from assistant.store import questions
+
+        [question] = conn.execute(select(questions)).all()
+    assert (question.text, question.group_name) == ("出库单保存提示库存不足但实物有货", "erp-warehouse")
+    runner.close()

@@ -2,7 +2,16 @@
 
 import pytest
 
-from assistant.channels.messages import Command, is_question, parse_command, render_answer, split_quote
+from assistant.channels.base import OutgoingReply
+from assistant.channels.messages import (
+    Command,
+    is_question,
+    parse_command,
+    quoted_question_id,
+    render_answer,
+    split_quote,
+    split_reply,
+)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -60,3 +69,23 @@ def test_only_web_addresses_become_links_in_chat():
     for script in ("javascript:alert(1)", "data:text/html,<script>alert(1)</script>", "JaVaScRiPt:alert(1)"):
         assert source_link("kb://sop/a#b", script, public) == f"{public}/ui/sources?uri=kb%3A%2F%2Fsop%2Fa%23b"
         assert source_link("kb://sop/a#b", script, None) is None
+
+
+def test_a_reply_is_split_between_paragraphs_and_every_part_names_the_question():
+    body = "**问题 #7** · 库存 · P1\n🚨 <@LiGong>\n\n**1.** " + "先核对批次。" * 30 + "\n来源：SOP\n\n**2.** 再审核入库单。"
+    reply = OutgoingReply("ERP助手 · 问题 #7", body, ("LiGong",), urgent=True)
+    fits = lambda r: len(r.markdown.encode()) <= 300  # noqa: E731
+    parts = split_reply(reply, fits)
+    assert len(parts) >= 3 and all(fits(p) for p in parts)
+    assert parts[0].mention_user_ids == ("LiGong",) and all(p.mention_user_ids == () for p in parts[1:])
+    assert all(p.markdown.startswith("**问题 #7**") for p in parts)
+    assert parts[1].title == "ERP助手 · 问题 #7（续1）" and parts[1].markdown.split("\n")[0].endswith("（续1）")
+    text = "".join(p.markdown.split("\n", 1)[1] if i else p.markdown for i, p in enumerate(parts))
+    assert text.replace("\n", "") == body.replace("\n", "")  # nothing lost, nothing added but the heads
+    assert split_reply(reply, lambda r: True) == [reply]
+
+
+def test_a_quoted_answer_names_its_question():
+    assert quoted_question_id("**问题 #12** · 库存 · P2\n以下是知识库中的参考草稿") == 12
+    assert quoted_question_id("ERP助手 · 问题 #3") == 3
+    assert quoted_question_id("第#3条") is None and quoted_question_id(None) is None

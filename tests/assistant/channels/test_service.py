@@ -22,10 +22,12 @@ def store(channel_settings):
     engine.dispose()
 
 
-def message(text, msg_id, *, sender="张敏", group="erp-test", mentions_bot=False, reply_to=None, minutes=0):
-    return IncomingMessage(platform="feishu", msg_id=msg_id, chat_id="oc_x", group=group, sender=sender,
+def message(text, msg_id, *, sender="张敏", group="erp-test", mentions_bot=False, reply_to=None, minutes=0,
+            platform="feishu", direct=False):
+    return IncomingMessage(platform=platform, msg_id=msg_id, chat_id="oc_x", group=group, sender=sender,
                            sender_id=sender, text=text, ts=datetime(2025, 3, 3, 9, minutes, tzinfo=CN),
-                           mentions_bot=mentions_bot, reply_to=reply_to, reply_context={"message_id": msg_id})
+                           mentions_bot=mentions_bot, reply_to=reply_to, reply_context={"message_id": msg_id},
+                           direct=direct)
 
 
 def test_the_history_index_survives_a_restart(service, store, channel_settings, assistant):
@@ -105,3 +107,32 @@ def test_chatter_addressed_to_the_bot_gets_one_polite_line_and_pages_nobody(serv
     notice = service.handle(message("【问题】周五下午团建报名 【期望结果】大家接龙", "c2", minutes=1),
                             assistant=assistant, store=store)
     assert notice.kind == "off_topic" and notice.reply is None
+
+
+def test_a_p1_in_a_one_to_one_chat_goes_to_the_expert_where_the_platform_can_send_it(channel_settings, store,
+                                                                                   assistant):
+    service = ChannelService(channel_settings)
+    urgent = "急！全厂出库单都保存不了，提示库存不足，车在门口等着发货"
+    feishu = service.handle(message(urgent, "p1-f", mentions_bot=True, direct=True, group="ou_asker"),
+                            assistant=assistant, store=store)
+    assert feishu.alert is not None and feishu.alert[0] == "ou_expert_wang"
+    assert f"P1 问题 #{feishu.question_id}" in feishu.alert[1].markdown and feishu.reply.mention_user_ids == ()
+    # A DingTalk robot without an app key (robotCode) cannot write to one user: the answer @-mentions as before.
+    ding = service.handle(message(urgent, "p1-d", mentions_bot=True, direct=True, platform="dingtalk",
+                                  group="cid-single"), assistant=assistant, store=store)
+    assert ding.alert is None and ding.reply.mention_user_ids == ("ligong01",)
+    # In a group the @-mention does it; nobody gets a second message.
+    group = service.handle(message(urgent, "p1-g", mentions_bot=True), assistant=assistant, store=store)
+    assert group.alert is None and group.reply.mention_user_ids == ("ou_expert_wang",)
+
+
+def test_an_expert_reviews_from_a_one_to_one_chat_only_by_naming_the_question(service, store, assistant):
+    asked = service.handle(message("出库单保存提示库存不足但实物有货", "q9", mentions_bot=True),
+                           assistant=assistant, store=store)
+    bare = service.handle(message("采纳", "d1", sender="李工", group="李工-dm", mentions_bot=True, direct=True,
+                                  minutes=1), assistant=assistant, store=store)
+    assert bare.kind == "ignored" and "采纳 #7" in bare.reply.markdown  # nothing in that chat to decide: a hint
+    named = service.handle(message(f"采纳 #{asked.question_id}", "d2", sender="李工", group="李工-dm",
+                                   mentions_bot=True, direct=True, minutes=2), assistant=assistant, store=store)
+    assert named.kind == "review" and named.review.decision == "accept"
+    assert get_question(store, tenant="default", question_id=asked.question_id).status != "open"
