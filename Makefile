@@ -7,41 +7,43 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install install-test lock browser postgres run test index eval serve clean
 
-# Installs come from lock files (exact versions with sha256 hashes); `make lock` refreshes them.
+# Installs come from lock files (exact versions with sha256 hashes), installed by uv (seconds where pip takes
+# minutes); `make lock` refreshes them. The indexes are pip's on this machine: PyPI, the local mirrors, and the
+# CPU build of torch in /opt/wheels.
 RUN_LOCK  := requirements/run.lock
 TEST_LOCK := requirements/test.lock
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
+UV_VERSION := 0.13.9
+UV_INDEXES := --find-links /opt/wheels --extra-index-url file:///opt/pypi/simple \
+              --extra-index-url file:///opt/pypi-more/simple --index-strategy unsafe-best-match
+UV_INSTALL := $(BIN)/uv pip install --python $(BIN)/python $(UV_INDEXES)
 
-$(BIN)/python:
+$(BIN)/uv:
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "erp-assist needs Python 3.11"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
 # What `make run` needs: indexing, answering and serving, no torch.
-$(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/python
-	@echo "installing the locked dependencies of $(RUN_LOCK) (no torch; about a minute with a warm package cache)"
-	$(BIN)/pip install --require-hashes -r $(RUN_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+$(RUN_STAMP): $(RUN_LOCK) pyproject.toml | $(BIN)/uv
+	$(UV_INSTALL) --require-hashes -r $(RUN_LOCK)
+	$(UV_INSTALL) --no-deps -e .
 	touch $@
 
 # Everything the tests use: the transformer embedder (torch==2.13.0, the CPU build on local disk), Milvus Lite,
-# the LangChain peer, the platforms' SDKs, Playwright.
-$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r $(TEST_LOCK)
-	$(BIN)/pip install --quiet --no-deps -e .
+# the LangChain peer, a Tryton ERP, Playwright.
+$(TEST_STAMP): $(TEST_LOCK) pyproject.toml | $(BIN)/uv
+	$(UV_INSTALL) --require-hashes -r $(TEST_LOCK)
+	$(UV_INSTALL) --no-deps -e .
 	touch $@ $(RUN_STAMP)
 
 install: $(RUN_STAMP)
 
 install-test: $(TEST_STAMP)
 
-# Refresh both lock files from pyproject.toml (uv resolves in seconds; pip installs from the files). The run
-# lock is constrained by the test lock, so the two never pin a shared package differently.
-UV_INDEXES := --find-links /opt/wheels --extra-index-url file:///opt/pypi/simple \
-              --extra-index-url file:///opt/pypi-more/simple --index-strategy unsafe-best-match
-lock: | $(BIN)/python
-	$(BIN)/pip install --quiet uv
+# Refresh both lock files from pyproject.toml. The run lock is constrained by the test lock, so the two never pin
+# a shared package differently.
+lock: | $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
 	  --no-emit-package erp-assist $(UV_INDEXES) -o $(TEST_LOCK)
 	$(BIN)/uv pip compile pyproject.toml --generate-hashes --python-version 3.11 -c $(TEST_LOCK) \
