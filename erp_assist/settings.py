@@ -230,6 +230,49 @@ class Settings(BaseSettings):
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
 
+    # Knowledge-base hygiene (`erp-assist kb check`, the build report, /ui/kb): duplicates, contradictions, stale.
+    # Similarities are TF-IDF cosines over the BM25 token stream (indexer.text), or the embedder's cosine.
+    hygiene_question_similarity: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="Two entries whose questions are at least this similar (lexical, or dense when the build has "
+                    "vectors) answer the same question: a duplicate or, if their answers disagree, a contradiction",
+    )
+    hygiene_dense_similarity: float = Field(
+        0.9, ge=0.0, le=1.0, description="Question cosine of the embedder at which two entries ask the same thing",
+    )
+    hygiene_answer_similarity: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Answers at least this similar (lexical) say the same thing; below it, a same-question pair "
+                    "is a duplicate only if nothing in it disagrees",
+    )
+    hygiene_sentence_similarity: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="Two answer sentences this close (character-bigram Dice) are the same step, so a changed menu, "
+                    "number or 能/不能 between them is a contradiction shown side by side",
+    )
+    hygiene_max_age_days: int = Field(
+        730, ge=0, description="A source whose updated_at is older than this is stale (0: no age check); a tenant "
+        "overrides it in <data_dir>/hygiene.yaml (max_age_days)",
+    )
+    hygiene_unused_days: int = Field(
+        180, ge=1, description="A source never served as a draft, or never accepted, in this many days is stale "
+        "(only once the store holds that much history)",
+    )
+    hygiene_edit_rate: float = Field(
+        0.6, ge=0.0, le=1.0, description="A source whose drafts experts edit or reject at least this often is stale",
+    )
+    hygiene_min_reviews: int = Field(
+        3, ge=1, description="Reviews a source's drafts need before its edit/reject rate counts",
+    )
+    hygiene_retired_terms: list[str] = Field(
+        [], description="Versions or menus the tenant has retired (e.g. \"K/3 WISE 12.3\", \"【老版应收】\"); "
+        "<data_dir>/hygiene.yaml (retired: [...]) adds its own",
+    )
+    hygiene_learned_merge: bool = Field(
+        True, description="At review time, a learned answer that duplicates an existing entry becomes its "
+        "alternate question instead of a new entry (the expert is asked when unsure)",
+    )
+
     @field_validator("tenant", "channel_tenant")
     @classmethod
     def _tenant_id(cls, value: str) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, inspect, text
 
-from assistant.store.schema import api_keys, learned, questions, tag_corrections, ui_sessions
+from assistant.store.schema import api_keys, kb_resolutions, learned, questions, tag_corrections, ui_sessions
 from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = ["MIGRATIONS"]
@@ -45,6 +45,12 @@ def _add_off_topic(conn: Connection) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {definition}"))
 
 
+def _add_kb_resolutions(conn: Connection) -> None:
+    """6 (issue #20, knowledge-base hygiene): experts' resolutions of duplicate/contradiction/stale findings (a
+    new table; nothing stored changes). Renumber freely on merge: it depends on no other migration."""
+    kb_resolutions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
-    2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions, 5: _add_off_topic,
+    2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions, 5: _add_off_topic, 6: _add_kb_resolutions,
 }

@@ -25,10 +25,10 @@ from erp_assist.settings import DEFAULT_TENANT
 
 __all__ = [
     "SCHEMA_VERSION", "ROLES", "metadata", "schema_version", "tenants", "api_keys", "questions", "suggestions",
-    "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column",
+    "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column", "kb_resolutions",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 ROLES = ("asker", "expert", "admin")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -149,4 +149,22 @@ ui_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False, index=True),
+)
+# Append-only: experts' resolutions of knowledge-base hygiene findings (indexer.hygiene); the latest per finding
+# counts and the next build applies it (merge, keep, retire, edit). Nothing is deleted: a retired source stays in
+# its file and here.
+kb_resolutions = Table(
+    "kb_resolutions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("finding_id", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # duplicate, contradiction, stale
+    Column("action", String(10), nullable=False),  # merge, keep, retire, edit
+    Column("uris", Text, nullable=False),  # JSON list: the sources the finding named
+    Column("target_uri", String(1000)),  # merge: the keeper; retire/edit: the source retired or edited
+    Column("answer", Text),  # edit: the new answer
+    Column("note", Text),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    tenant_column(index=True),
 )

@@ -136,7 +136,7 @@ def test_a_schema_3_store_is_migrated_to_sessions(store_url):
     old.dispose()
     store = open_store(store_url)
     with store.connect() as conn:
-        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 5
+        assert conn.execute(select(schema_version.c.version)).scalar() == SCHEMA_VERSION == 6
         assert inspect(conn).has_table(ui_sessions.name)
     token, session = create_session(store, key_id=key_id, ttl_seconds=60)
     assert find_session(store, token=token) == session and session.key.name == "李工"

@@ -334,7 +334,7 @@ def test_a_schema_1_store_is_migrated_to_the_default_tenant(tmp_path):
                      "'2025-03-01 08:05:00')")
     engine = open_store(f"sqlite:///{path}")
     with engine.connect() as conn:
-        assert conn.execute(schema_version.select()).scalar() == SCHEMA_VERSION == 5
+        assert conn.execute(schema_version.select()).scalar() == SCHEMA_VERSION == 6
         assert inspect(conn).has_table("tag_corrections")
     [old] = list_queue(engine, tenant="default")
     assert old.text == "旧的问题" and old.tenant == "default"
