@@ -231,11 +231,21 @@ class Settings(BaseSettings):
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
 
     # Knowledge-base hygiene (`erp-assist kb check`, the build report, /ui/kb): duplicates, contradictions, stale.
-    # Similarities are TF-IDF cosines over the BM25 token stream (indexer.text), or the embedder's cosine.
+    # Similarities are TF-IDF cosines over the BM25 token stream (indexer.text), or the embedder's cosine. The
+    # defaults were chosen on the dev split of eval/data/hygiene (bench/kb_hygiene.py --tune): paraphrased entries
+    # reword the question far more than the answer, so the answer carries most of the weight.
     hygiene_question_similarity: float = Field(
-        0.6, ge=0.0, le=1.0,
-        description="Two entries whose questions are at least this similar (lexical, or dense when the build has "
-                    "vectors) answer the same question: a duplicate or, if their answers disagree, a contradiction",
+        0.0, ge=0.0, le=1.0,
+        description="Two entries can answer the same question only if their questions are at least this similar "
+                    "(lexical)",
+    )
+    hygiene_pair_similarity: float = Field(
+        0.45, ge=0.0, le=1.0,
+        description="Two entries whose question and answer similarity, weighted by hygiene_question_weight, reach "
+                    "this answer the same question: a duplicate or, if their answers disagree, a contradiction",
+    )
+    hygiene_question_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of the question (vs. the answer) in hygiene_pair_similarity",
     )
     hygiene_dense_similarity: float = Field(
         0.9, ge=0.0, le=1.0, description="Question cosine of the embedder at which two entries ask the same thing",
@@ -246,9 +256,14 @@ class Settings(BaseSettings):
                     "is a duplicate only if nothing in it disagrees",
     )
     hygiene_sentence_similarity: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.0, ge=0.0, le=1.0,
         description="Two answer sentences this close (character-bigram Dice) are the same step, so a changed menu, "
                     "number or 能/不能 between them is a contradiction shown side by side",
+    )
+    hygiene_copied_share: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Two same-question answers sharing at least this share of their sentences word for word are "
+                    "an edited copy: any sentence the copy changed is a contradiction (a paraphrase rewords all)",
     )
     hygiene_max_age_days: int = Field(
         730, ge=0, description="A source whose updated_at is older than this is stale (0: no age check); a tenant "

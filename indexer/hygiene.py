@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,11 +54,13 @@ __all__ = [
     "apply_curation",
     "base_uri",
     "check_knowledge_base",
+    "copied_share",
     "curation_from",
     "duplicate_of",
     "finding_id",
     "load_rules",
     "menu_paths",
+    "pair_similarity",
     "score_pairs",
     "sentence_differences",
 ]
@@ -161,7 +164,7 @@ class Contradiction:
     left: str
     right: str
     similarity: float
-    differs: tuple[str, ...]  # menu, number, polarity, module
+    differs: tuple[str, ...]  # menu, number, polarity, step (a changed sentence of an edited copy), module
     sentences: tuple[SentencePair, ...]
 
 
@@ -291,12 +294,12 @@ def base_uri(uri: str) -> str:
 # Rules
 
 
-def load_rules(settings: Settings) -> HygieneRules:
-    """The tenant's rules: settings, overridden by ``<data_dir>/hygiene.yaml`` (max_age_days, unused_days,
-    retired: a list of terms, or of {term: …})."""
+def load_rules(settings: Settings, path: Path | None = None) -> HygieneRules:
+    """The tenant's rules: settings, overridden by ``<data_dir>/hygiene.yaml`` (max_age_days, unused_days, and
+    retired terms under ``retired``, ``versions`` or ``menus``: lists of strings or of {term: …})."""
     rules = HygieneRules(settings.hygiene_max_age_days, settings.hygiene_unused_days,
                          tuple(settings.hygiene_retired_terms))
-    path = settings.data_dir / RULES_FILE
+    path = path or settings.data_dir / RULES_FILE
     if not path.is_file():
         return rules
     try:
@@ -306,7 +309,7 @@ def load_rules(settings: Settings) -> HygieneRules:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping with max_age_days, unused_days and/or retired")
     terms = list(rules.retired_terms)
-    for item in data.get("retired") or []:
+    for item in [*(data.get("retired") or []), *(data.get("versions") or []), *(data.get("menus") or [])]:
         term = item.get("term") if isinstance(item, dict) else item
         if not isinstance(term, str) or not term.strip():
             raise ValueError(f"{path}: each retired item must be a term or {{term: ...}}; got {item!r}")
@@ -339,9 +342,11 @@ def _question_text(document: Document) -> str:
 
 
 def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floor: float = 0.3,
-                entry_vectors: np.ndarray | None = None, dense_floor: float = 1.01) -> list[PairScore]:
+                entry_vectors: np.ndarray | None = None, dense_floor: float = 1.01, question_weight: float = 1.0,
+                min_pair: float = 0.0) -> list[PairScore]:
     """Question/answer similarities of every pair of Q&A entries whose question similarity (lexical) reaches
-    ``floor`` or whose dense cosine reaches ``dense_floor``. ``entry_vectors``: the build's unit vectors of the
+    ``floor`` and whose question/answer similarity weighted by ``question_weight`` reaches ``min_pair``, or
+    whose dense cosine reaches ``dense_floor`` (only such pairs are kept: a large KB has millions of others). ``entry_vectors``: the build's unit vectors of the
     documents (question and answer: a FAQ entry or chat thread is one chunk), one per document, in order."""
     if len(documents) < 2:
         return []
@@ -351,15 +356,17 @@ def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floo
     block = 1000
     for start in range(0, len(documents), block):
         sims = (questions[start:start + block] @ questions.T).toarray()
+        answer_sims = (answers[start:start + block] @ answers.T).toarray()
         dense = entry_vectors[start:start + block] @ entry_vectors.T if entry_vectors is not None else None
         for offset, row in enumerate(sims):
             i = start + offset
-            candidates = set(np.nonzero(row >= floor)[0].tolist())
+            candidates = (row >= floor) & (question_weight * row + (1 - question_weight) * answer_sims[offset] >= min_pair)
             if dense is not None:
-                candidates |= set(np.nonzero(dense[offset] >= dense_floor)[0].tolist())
-            for j in sorted(c for c in candidates if c > i):
-                answer = float(answers[i].multiply(answers[j]).sum())
-                pairs.append(PairScore(documents[i].uri, documents[j].uri, round(float(row[j]), 4), round(answer, 4),
+                candidates |= dense[offset] >= dense_floor
+            candidates[: i + 1] = False
+            for j in np.nonzero(candidates)[0].tolist():
+                pairs.append(PairScore(documents[i].uri, documents[j].uri, round(float(row[j]), 4),
+                                       round(float(answer_sims[offset][j]), 4),
                                        round(float(dense[offset][j]), 4) if dense is not None else None))
     return pairs
 
@@ -399,25 +406,48 @@ def _differs(left: str, right: str) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-def sentence_differences(left: str, right: str, min_similarity: float) -> list[SentencePair]:
-    """Sentences of two answers that describe the same step (bigram Dice ≥ ``min_similarity``, each sentence
-    paired with its closest) but differ in a menu path, a number or polarity."""
+def copied_share(left: str, right: str) -> float:
+    """Share of the shorter answer's sentences found word for word in the other: an edited copy (most sentences
+    kept, one changed) scores high, a paraphrase (every sentence reworded) low."""
     lefts, rights = _sentences(left), _sentences(right)
-    found: list[SentencePair] = []
-    used: set[int] = set()
-    for a in lefts:
-        if a in rights:
+    if not lefts or not rights:
+        return 0.0
+    shorter, other = (lefts, set(rights)) if len(lefts) <= len(rights) else (rights, set(lefts))
+    return sum(s in other for s in shorter) / len(shorter)
+
+
+def sentence_differences(left: str, right: str, min_similarity: float, *, edited_copy: bool = False) -> list[SentencePair]:
+    """Where two answers to the same question disagree, sentence by sentence.
+
+    An ``edited_copy`` (one answer copied from the other, see ``copied_share``) kept everything else, so each
+    sentence it changed is a difference — a menu path, a number, a 能/不能 flip, or else a changed step — paired
+    with the closest changed sentence of the other. A paraphrase rewords every sentence (and 能/不能 with it: "不能
+    填名称" for "而非名称"), so only what no rewording changes counts: a menu path or a number one answer has in
+    place of one the other has; the sentences holding them are paired when they are close (bigram Dice ≥
+    ``min_similarity``)."""
+    lefts, rights = _sentences(left), _sentences(right)
+    changed_left = [a for a in lefts if a not in rights]
+    changed_right = [b for b in rights if b not in lefts]
+    if edited_copy:
+        found = []
+        for a in changed_left:
+            if not changed_right:
+                break
+            b = max(changed_right, key=lambda b: _dice(a, b))
+            found.append(SentencePair(a, b, _differs(a, b) or ("step",)))
+        return found
+    found = []
+    for kind, items in (("menu", lambda t: set(menu_paths(t))), ("number", _numbers)):
+        only_left = items(" ".join(lefts)) - items(" ".join(rights))
+        only_right = items(" ".join(rights)) - items(" ".join(lefts))
+        if not (only_left and only_right):
+            continue  # dropped or added detail, not a different one
+        holders = [(a, b) for a in changed_left if items(a) & only_left for b in changed_right if items(b) & only_right]
+        if not holders:
             continue
-        scored = [(_dice(a, b), j) for j, b in enumerate(rights) if j not in used and b not in lefts]
-        if not scored:
-            continue
-        best, j = max(scored)
-        if best < min_similarity:
-            continue
-        kinds = _differs(a, rights[j])
-        if kinds:
-            used.add(j)
-            found.append(SentencePair(a, rights[j], kinds))
+        a, b = max(holders, key=lambda pair: _dice(*pair))
+        if _dice(a, b) >= min_similarity:
+            found.append(SentencePair(a, b, (kind,)))
     return found
 
 
@@ -466,9 +496,20 @@ def _keeper(uris: Sequence[str], by_uri: Mapping[str, Document], usage: Mapping[
     return best, "，".join(reasons) or "最早录入"
 
 
+def pair_similarity(pair: PairScore, settings: Settings) -> float:
+    """How surely two entries answer the same question: their question and answer similarities weighted (a
+    paraphrased entry rewords its question more than its answer), or the dense cosine when higher."""
+    weight = settings.hygiene_question_weight
+    lexical = weight * pair.question + (1 - weight) * pair.answer
+    return max(lexical, pair.dense if pair.dense is not None and pair.dense >= settings.hygiene_dense_similarity
+               else 0.0)
+
+
 def _same_question(pair: PairScore, settings: Settings) -> bool:
-    return pair.question >= settings.hygiene_question_similarity or (
-        pair.dense is not None and pair.dense >= settings.hygiene_dense_similarity)
+    if pair.dense is not None and pair.dense >= settings.hygiene_dense_similarity:
+        return True  # the embedder sees one entry where the words differ
+    return pair.question >= settings.hygiene_question_similarity and (
+        pair_similarity(pair, settings) >= settings.hygiene_pair_similarity)
 
 
 def check_knowledge_base(
@@ -482,13 +523,15 @@ def check_knowledge_base(
     curation: Curation | None = None,
     rules: HygieneRules | None = None,
     today: date | None = None,
+    pairs: Sequence[PairScore] | None = None,
 ) -> HygieneReport:
     """Duplicates, contradictions and stale sources of a tenant's documents (sources plus learned entries).
 
     ``usage``: per document uri, what the store saw since ``usage_since`` (its oldest question): the unused and
     edit-rate checks need it. ``entry_vectors``: the build's unit vectors of the FAQ/chat documents, in the order
     they appear in ``documents``, for the dense side of the duplicate check. ``curation``: pairs and sources
-    experts chose to keep are not raised again.
+    experts chose to keep are not raised again. ``pairs``: ``score_pairs`` of the FAQ/chat documents computed
+    once (with a floor no higher than the settings'), when several settings are tried on one KB.
     """
     usage = usage or {}
     curation = curation or Curation()
@@ -499,15 +542,19 @@ def check_knowledge_base(
         raise ValueError(f"entry_vectors has {len(entry_vectors)} rows for {len(qa)} FAQ/chat documents")
     by_uri = {d.uri: d for d in documents}
     report = HygieneReport(checked=len(documents))
-    floor = min(settings.hygiene_question_similarity, 0.999)
-    pairs = score_pairs(qa, processor, floor=floor, entry_vectors=entry_vectors,
-                        dense_floor=settings.hygiene_dense_similarity)
+    if pairs is None:
+        pairs = score_pairs(qa, processor, floor=settings.hygiene_question_similarity, entry_vectors=entry_vectors,
+                            dense_floor=settings.hygiene_dense_similarity,
+                            question_weight=settings.hygiene_question_weight,
+                            min_pair=settings.hygiene_pair_similarity)
     duplicate_edges: list[PairScore] = []
     for pair in pairs:
         if not _same_question(pair, settings) or frozenset((pair.left, pair.right)) in curation.kept_pairs:
             continue
         left, right = by_uri[pair.left], by_uri[pair.right]
-        sentences = sentence_differences(left.text, right.text, settings.hygiene_sentence_similarity) \
+        edited_copy = copied_share(left.text, right.text) >= settings.hygiene_copied_share
+        sentences = sentence_differences(left.text, right.text, settings.hygiene_sentence_similarity,
+                                         edited_copy=edited_copy) \
             if pair.answer >= settings.hygiene_answer_similarity else []
         differs = sorted({k for s in sentences for k in s.differs})
         if left.module and right.module and left.module != right.module:
@@ -515,10 +562,10 @@ def check_knowledge_base(
         if differs:
             report.contradictions.append(Contradiction(
                 finding_id(FindingKind.CONTRADICTION, (pair.left, pair.right)), pair.left, pair.right,
-                max(pair.question, pair.dense or 0.0), tuple(differs), tuple(sentences)))
+                round(pair_similarity(pair, settings), 4), tuple(differs), tuple(sentences)))
         else:
             duplicate_edges.append(pair)
-    report.duplicates = _groups(duplicate_edges, by_uri, usage)
+    report.duplicates = _groups(duplicate_edges, by_uri, usage, settings)
     report.stale = _stale(documents, rules, settings, usage, usage_since, curation, today)
     involved = {u for g in report.duplicates for u in g.uris} | {
         u for c in report.contradictions for u in (c.left, c.right)} | {s.uri for s in report.stale}
@@ -526,8 +573,8 @@ def check_knowledge_base(
     return report
 
 
-def _groups(edges: Sequence[PairScore], by_uri: Mapping[str, Document],
-            usage: Mapping[str, SourceUsage]) -> list[DuplicateGroup]:
+def _groups(edges: Sequence[PairScore], by_uri: Mapping[str, Document], usage: Mapping[str, SourceUsage],
+            settings: Settings) -> list[DuplicateGroup]:
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -544,7 +591,7 @@ def _groups(edges: Sequence[PairScore], by_uri: Mapping[str, Document],
             parent[a] = b
     for edge in edges:
         root = find(edge.left)
-        weakest[root] = min(weakest.get(root, 1.0), max(edge.question, edge.dense or 0.0))
+        weakest[root] = min(weakest.get(root, 1.0), pair_similarity(edge, settings))
     members: dict[str, list[str]] = {}
     for uri in parent:
         members.setdefault(find(uri), []).append(uri)
@@ -598,8 +645,9 @@ def _stale(documents: Sequence[Document], rules: HygieneRules, settings: Setting
 
 def duplicate_of(question: str, answer: str | None, entries: Sequence[Document], processor: TextProcessor,
                  settings: Settings) -> DuplicateMatch | None:
-    """The FAQ entry a newly learned question (with its answer) duplicates, or None. ``sure`` when the answers
-    agree as well (then the review merges it as an alternate without asking)."""
+    """The FAQ entry a newly learned question (with its answer) duplicates, or None. Without an answer (the
+    review form, before the expert writes one) the question alone must reach ``hygiene_pair_similarity``.
+    ``sure`` when the answers agree as well: then the review merges it as an alternate without asking."""
     faq = [d for d in entries if d.source_type is SourceType.FAQ]
     if not faq or not question.strip():
         return None
@@ -608,11 +656,14 @@ def duplicate_of(question: str, answer: str | None, entries: Sequence[Document],
              if p.left == probe.uri]
     if not pairs:
         return None
-    best = max(pairs, key=lambda p: (p.question, p.answer))
+    best = max(pairs, key=lambda p: (pair_similarity(p, settings) if answer else p.question, p.question))
+    same = _same_question(best, settings) if answer else best.question >= settings.hygiene_pair_similarity
+    if not same:
+        return None
     match = next(d for d in faq if d.uri == best.right)
-    agrees = answer is None or (best.answer >= settings.hygiene_answer_similarity and not sentence_differences(
-        answer, match.text, settings.hygiene_sentence_similarity))
-    return DuplicateMatch(match.source_id, match.uri, match.title, best.question, best.answer, bool(agrees))
+    agrees = bool(answer) and best.answer >= settings.hygiene_answer_similarity and not sentence_differences(
+        answer or "", match.text, settings.hygiene_sentence_similarity)
+    return DuplicateMatch(match.source_id, match.uri, match.title, best.question, best.answer, agrees)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -658,7 +709,7 @@ def apply_curation(documents: Sequence[Document], curation: Curation) -> tuple[l
     retired = {u for u in curation.retired if u in by_uri}
     merged: dict[str, list[Document]] = {}
     redirects: dict[str, str] = {}
-    for loser, keeper in curation.merges.items():
+    for loser, keeper in sorted(curation.merges.items()):  # the same alternates in the same order every build
         if loser in by_uri and keeper in by_uri and keeper not in retired and loser != keeper:
             merged.setdefault(keeper, []).append(by_uri[loser])
             redirects[loser] = keeper
