@@ -2,10 +2,10 @@
 (contradictions), or have gone stale — found for an expert to resolve, and the expert's resolutions applied to
 the next build.
 
-- **Duplicates**: FAQ entries, learned entries and chat threads whose questions are close (TF-IDF cosine over
-  the BM25 token stream of ``indexer.text``, and the embedder's cosine when vectors are given), grouped, with a
-  suggested keeper: a source-file entry before a learned one before a chat thread, then the most accepted, then
-  the newest.
+- **Duplicates**: FAQ entries, learned entries and chat threads that answer the same question: their question
+  and answer similarities (TF-IDF cosine over the BM25 token stream of ``indexer.text``) weighted, or the
+  embedder's cosine when vectors are given; grouped, with a suggested keeper: a source-file FAQ before a chat
+  thread before a learned entry, then the most accepted, then the newest.
 - **Contradictions**: same-question pairs whose answers disagree inside sentences that describe the same step:
   a different menu path (【…】), a different number, a 能/不能 flip, or a different module. The differing
   sentences are kept side by side.
@@ -474,20 +474,21 @@ def _summary(document: Document, answer_chars: int = 400) -> EntrySummary:
 
 
 def _keeper(uris: Sequence[str], by_uri: Mapping[str, Document], usage: Mapping[str, SourceUsage]) -> tuple[str, str]:
-    """The entry to keep: a source-file FAQ before a learned one before a chat thread, then the most accepted,
-    then the newest; with the reason."""
+    """The entry to keep: a source-file FAQ before a chat thread before a learned entry (reviews copy their
+    answers from the sources, so the source is the original), then the most accepted, then the newest; with the
+    reason."""
     def rank(uri: str) -> tuple:
         doc = by_uri[uri]
-        backed = 2 if doc.source_type is SourceType.FAQ and "provenance" not in doc.metadata else \
-            1 if doc.source_type is SourceType.FAQ else 0
+        learned = "provenance" in doc.metadata
+        backed = 0 if learned else 2 if doc.source_type is SourceType.FAQ else 1
         day = _parse_day(doc.updated_at) or date.min
         return (backed, usage.get(uri, SourceUsage()).accepted, day, -len(uri), uri)
 
     best = max(uris, key=rank)
     doc = by_uri[best]
     reasons = []
-    if doc.source_type is SourceType.FAQ and "provenance" not in doc.metadata:
-        reasons.append("来自知识库文件")
+    if "provenance" not in doc.metadata:
+        reasons.append("来自知识库文件" if doc.source_type is SourceType.FAQ else "来自群聊记录")
     accepted = usage.get(best, SourceUsage()).accepted
     if accepted:
         reasons.append(f"被采纳 {accepted} 次")
