@@ -43,6 +43,7 @@ GRID = {
     "hygiene_copied_share": [0.3, 0.5, 0.7],
     "hygiene_sentence_similarity": [0.0, 0.25, 0.5],
 }
+DENSE_GRID = [0.85, 0.9, 0.95, 0.98, 1.0]  # with --dense (1.0: the embedder joins only identical entries)
 
 
 @dataclass
@@ -105,8 +106,9 @@ def tune(bench: HygieneBench, base: Settings, processor, vectors=None) -> tuple[
     """The grid point with the best dev macro F1 of duplicates and contradictions (ties: the earlier point)."""
     best: tuple[float, dict, dict] | None = None
     pairs = all_pairs(bench, processor, vectors)
-    for values in itertools.product(*GRID.values()):
-        choice = dict(zip(GRID, values))
+    grid = GRID if vectors is None else {**GRID, "hygiene_dense_similarity": DENSE_GRID}
+    for values in itertools.product(*grid.values()):
+        choice = dict(zip(grid, values))
         metrics = run(bench, base.model_copy(update=choice), "dev", processor, vectors, pairs)
         score = (metrics["duplicate/f1"] + metrics["contradiction/f1"]) / 2
         if best is None or score > best[0]:

@@ -346,8 +346,9 @@ def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floo
                 min_pair: float = 0.0) -> list[PairScore]:
     """Question/answer similarities of every pair of Q&A entries whose question similarity (lexical) reaches
     ``floor`` and whose question/answer similarity weighted by ``question_weight`` reaches ``min_pair``, or
-    whose dense cosine reaches ``dense_floor`` (only such pairs are kept: a large KB has millions of others). ``entry_vectors``: the build's unit vectors of the
-    documents (question and answer: a FAQ entry or chat thread is one chunk), one per document, in order."""
+    whose dense cosine reaches ``dense_floor`` (only such pairs are kept: a large KB has millions of others).
+    ``entry_vectors``: the build's unit vectors of the documents (question and answer: a FAQ entry or chat thread
+    is one chunk), one per document, in order."""
     if len(documents) < 2:
         return []
     questions = _tfidf([_question_text(d) for d in documents], processor)
@@ -360,7 +361,8 @@ def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floo
         dense = entry_vectors[start:start + block] @ entry_vectors.T if entry_vectors is not None else None
         for offset, row in enumerate(sims):
             i = start + offset
-            candidates = (row >= floor) & (question_weight * row + (1 - question_weight) * answer_sims[offset] >= min_pair)
+            weighted = question_weight * row + (1 - question_weight) * answer_sims[offset]
+            candidates = (row >= floor) & (weighted >= min_pair)
             if dense is not None:
                 candidates |= dense[offset] >= dense_floor
             candidates[: i + 1] = False
@@ -416,7 +418,8 @@ def copied_share(left: str, right: str) -> float:
     return sum(s in other for s in shorter) / len(shorter)
 
 
-def sentence_differences(left: str, right: str, min_similarity: float, *, edited_copy: bool = False) -> list[SentencePair]:
+def sentence_differences(left: str, right: str, min_similarity: float, *,
+                         edited_copy: bool = False) -> list[SentencePair]:
     """Where two answers to the same question disagree, sentence by sentence.
 
     An ``edited_copy`` (one answer copied from the other, see ``copied_share``) kept everything else, so each
@@ -442,7 +445,8 @@ def sentence_differences(left: str, right: str, min_similarity: float, *, edited
         only_right = items(" ".join(rights)) - items(" ".join(lefts))
         if not (only_left and only_right):
             continue  # dropped or added detail, not a different one
-        holders = [(a, b) for a in changed_left if items(a) & only_left for b in changed_right if items(b) & only_right]
+        holders = [(a, b) for a in changed_left if items(a) & only_left
+                   for b in changed_right if items(b) & only_right]
         if not holders:
             continue
         a, b = max(holders, key=lambda pair: _dice(*pair))

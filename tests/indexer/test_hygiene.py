@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
 import numpy as np
 import pytest
@@ -11,7 +11,6 @@ import pytest
 from erp_assist.domain import Document, SourceType
 from indexer.hygiene import (
     Action,
-    Curation,
     FindingKind,
     HygieneReport,
     Resolution,
