@@ -8,7 +8,9 @@ Growth: ``--reviews`` ERP questions drawn (seeded) from the classifier's labelle
 ``Assistant.suggest`` → ``record_question`` in a real SQLite store → a simulated expert **accepts the top draft**
 with ``record_review`` as the store did before issue #20 (no merge at review time). An accepted FAQ draft teaches
 an alternate question; an accepted SOP step or chat answer becomes a new ``kb://faq/learned-<id>`` entry. The
-nightly ``rebuild_knowledge_base`` then publishes the grown KB.
+nightly ``rebuild_knowledge_base`` then publishes the grown KB (``--nightly-every N``: also after every N
+reviews). ``--review-time-merge``: the product's review-time merge is on, so an accepted answer that repeats an
+entry of the serving index becomes its alternate.
 
 Check and merge: ``check_tenant`` over the grown KB; every duplicate group is resolved as a merge into the
 suggested keeper (an expert taking every suggestion) with ``record_resolution``, and the KB is rebuilt.
@@ -70,7 +72,7 @@ def golden_recall(assistant, redirects: dict[str, str]) -> dict[str, float]:  # 
             "questions": len(dataset.questions)}
 
 
-def run(reviews: int, seed: int, workdir: Path) -> dict:
+def run(reviews: int, seed: int, workdir: Path, review_time_merge: bool = False, nightly_every: int = 0) -> dict:
     from assistant.kb_hygiene import check_tenant, learned_merge_target
     from assistant.rebuild import rebuild_knowledge_base
     from assistant.service import Assistant
@@ -90,7 +92,8 @@ def run(reviews: int, seed: int, workdir: Path) -> dict:
     store = open_store(settings.database_url)
     models = SharedModels.load(settings)
     timings: dict[str, float] = {}
-    out: dict = {"reviews": reviews, "seed": seed}
+    out: dict = {"reviews": reviews, "seed": seed, "review_time_merge": review_time_merge,
+                 "nightly_every": nightly_every}
 
     started = time.perf_counter()
     rebuild_knowledge_base(settings, models=models, store=store)
@@ -101,18 +104,21 @@ def run(reviews: int, seed: int, workdir: Path) -> dict:
 
     started = time.perf_counter()
     accepted = would_merge = 0
-    for text in load_questions(reviews, seed):
+    for n, text in enumerate(load_questions(reviews, seed), start=1):
+        if nightly_every and n % nightly_every == 0:  # a nightly build: what was learned becomes findable
+            rebuild_knowledge_base(settings, models=models, store=store)
+            assistant.refresh()
         result = assistant.suggest(text)
         question_id = record_question(store, tenant=settings.tenant, result=result, asker="群成员")
         if not result.suggestions:
             continue
         stored = get_question(store, tenant=settings.tenant, question_id=question_id)
-        if learned_merge_target(stored, decision=Decision.ACCEPT, suggestion_rank=1, edited_answer=None,
-                                learn_as="auto", chunks=assistant.index.chunks, processor=assistant.processor,
-                                settings=settings):
-            would_merge += 1
+        target = learned_merge_target(stored, decision=Decision.ACCEPT, suggestion_rank=1, edited_answer=None,
+                                      learn_as="auto", chunks=assistant.index.chunks,
+                                      processor=assistant.processor, settings=settings)
+        would_merge += target is not None
         record_review(store, tenant=settings.tenant, question_id=question_id, decision=Decision.ACCEPT,
-                      reviewer=EXPERT, suggestion_rank=1)
+                      reviewer=EXPERT, suggestion_rank=1, merge_into=target if review_time_merge else None)
         accepted += 1
     documents, alternates = learned_documents(store, tenant=settings.tenant)
     out["growth"] = {"accepted": accepted, "learned_entries": len(documents),
@@ -151,11 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="keep the grown KB, store and index here (default: temp)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--review-time-merge", action="store_true",
+                        help="merge answers that repeat an entry at review time (learn_as=auto), as the product does")
+    parser.add_argument("--nightly-every", type=int, default=0,
+                        help="rebuild after every N reviews (0: once, after all of them)")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kb-growth-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        out = run(args.reviews, args.seed, workdir)
+        out = run(args.reviews, args.seed, workdir, args.review_time_merge, args.nightly_every)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

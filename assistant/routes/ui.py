@@ -422,7 +422,8 @@ def kb_findings(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     report, problem = _open_findings(request, session.key.tenant)
-    return _render(request, "kb.html", session, report=report, problem=problem, actions=KB_ACTIONS)
+    trail = list_resolutions(request.app.state.store, tenant=session.key.tenant)[::-1][:50]
+    return _render(request, "kb.html", session, report=report, problem=problem, actions=KB_ACTIONS, trail=trail)
 
 
 @router.post("/kb/resolve")
@@ -455,5 +456,5 @@ def kb_resolve(
                           answer=answer if action == "edit" else None, note=note or None)
     except ValueError as exc:
         return _render(request, "kb.html", session, status_code=422, report=report, problem=None,
-                       actions=KB_ACTIONS, error=str(exc))
+                       actions=KB_ACTIONS, error=str(exc), trail=[])
     return RedirectResponse(f"/ui/kb?flash={quote(KB_DONE[action])}", status_code=303)

@@ -68,6 +68,7 @@ def test_an_expert_merges_and_retires_on_the_review_page_and_the_next_build_appl
         ("merge", KEEPER, "李工"), ("retire", RETIRED, "李工")]
     after = client.get("/ui/kb").text
     assert f'id="finding-{group}"' not in after and f'id="finding-{stale}"' not in after
+    assert "李工 · 合并 · kb://faq/h-fin-1" in after and "李工 · 停用来源 · kb://faq/h-sys-k3" in after  # the trail
     # Without the page's token the form is refused.
     assert client.post("/ui/kb/resolve", data={"finding_id": group, "action": "keep"}).status_code == 403
 
