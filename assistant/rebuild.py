@@ -1,6 +1,7 @@
 """The full knowledge-base rebuild of one tenant: its sources plus what its reviews taught, chat threads tagged by
 the classifier, the dense weight and the abstention chosen on the validation set, abstention also learned from
-the tenant's reviewed questions. One function for the CLI, cron and the admin API."""
+the tenant's reviewed questions, experts' hygiene resolutions applied (merges, retired sources, edited answers)
+and the hygiene report written beside the build. One function for the CLI, cron and the admin API."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     not) train the abstention model beside the validation set. Already loaded ``models`` are lent instead of
     reloading."""
     from assistant.service import module_tagger
-    from assistant.store import learned_documents, open_store, review_outcomes
+    from assistant.store import learned_documents, list_resolutions, open_store, review_outcomes, source_usage
+    from indexer.hygiene import HygieneInputs, curation_from
     from assistant.tenants import SharedModels
     from eval.tuning import fusion_tuner, review_samples
 
@@ -33,6 +35,8 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     try:
         learned = learned_documents(engine, tenant=settings.tenant)
         reviewed = review_samples(review_outcomes(engine, tenant=settings.tenant))
+        usage, since = source_usage(engine, tenant=settings.tenant)
+        hygiene = HygieneInputs(curation_from(list_resolutions(engine, tenant=settings.tenant)), usage, since)
     finally:
         if store is None:
             engine.dispose()
@@ -43,6 +47,7 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
         progress=progress,
         module_tagger=module_tagger(models.classifier),
         learned=learned,
+        hygiene=hygiene,
         fusion_tuner=fusion_tuner(settings, models.processor, models.embedder, classifier=models.classifier,
                                   reviews=reviewed),
         publish=publish,

@@ -189,6 +189,11 @@ class ReviewRequest(BaseModel):
     suggestion_rank: int | None = Field(None, ge=1, le=50, description="Which draft the decision is about")
     edited_answer: str | None = Field(None, max_length=8000, description="Required for edit: the corrected answer")
     note: str | None = Field(None, max_length=2000, description="Why (e.g. the reason for a rejection)")
+    learn_as: str = Field(
+        "auto", max_length=250, pattern="^(auto|new|alternate:.+)$",
+        description="What an approved new answer teaches: auto (an alternate question of the FAQ entry it "
+                    "duplicates when the answers agree, else a new entry), new, or alternate:<faq id>",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> ReviewRequest:

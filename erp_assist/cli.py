@@ -146,6 +146,13 @@ def index(
                       f"no golden set; put one at {settings.tenants_dir / settings.tenant / 'golden.jsonl'}")
         else:
             console.print(f"[green]published {report.build_id}[/] (no regression on {result.dataset.name})")
+    if manifest.get("hygiene"):
+        h = manifest["hygiene"]
+        if "error" in h:
+            err.print(f"[yellow]knowledge-base check skipped[/]: {h['error']}")
+        else:
+            console.print(f"知识库体检: 重复 {h['duplicate_groups']} 组 · 矛盾 {h['contradictions']} 对 · 过期 "
+                          f"{h['stale']} 条 (详情: erp-assist kb check, 或审核页 /ui/kb)")
     rate = manifest["embedder"].get("unknown_token_rate", 0.0)
     if rate > 0.2:
         err.print(f"[yellow]warning:[/] embedder {manifest['embedder']['name']} maps {rate:.0%} of the corpus to "
@@ -702,6 +709,75 @@ def report_daily(
         except (ChannelError, ValueError) as exc:
             raise _fail(exc) from exc
         console.print(f"posted the digest to {post}")
+
+
+kb_app = typer.Typer(help="Knowledge-base hygiene: duplicates, contradictions and stale sources.",
+                     no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+_DIFFERS = {"menu": "菜单路径", "number": "数字", "polarity": "能/不能", "module": "模块"}
+
+
+def _hygiene_tables(report) -> list[Table]:  # noqa: ANN001 - indexer.hygiene.HygieneReport
+    """The report as rich tables: duplicate groups, contradictions side by side, stale sources."""
+    def question(uri: str) -> str:
+        entry = report.entries.get(uri)
+        return f"{uri}\n{entry.question}" if entry else uri
+
+    duplicates = Table(title=f"重复 ({len(report.duplicates)} 组)", show_lines=True)
+    for column in ("finding", "建议保留", "可合并", "相似度"):
+        duplicates.add_column(column)
+    for group in report.duplicates:
+        others = "\n".join(question(u) for u in group.uris if u != group.keeper)
+        duplicates.add_row(group.id, f"{question(group.keeper)}\n[dim]{group.why_keeper}[/]", others,
+                           f"{group.similarity:.2f}")
+    contradictions = Table(title=f"矛盾 ({len(report.contradictions)} 对)", show_lines=True)
+    for column in ("finding", "不同之处", "左", "右"):
+        contradictions.add_column(column)
+    for c in report.contradictions:
+        lefts = [question(c.left)] + [f"[red]{s.left}[/]" for s in c.sentences]
+        rights = [question(c.right)] + [f"[red]{s.right}[/]" for s in c.sentences]
+        contradictions.add_row(c.id, "、".join(_DIFFERS.get(d, d) for d in c.differs), "\n".join(lefts),
+                               "\n".join(rights))
+    stale = Table(title=f"过期 ({len(report.stale)} 条)")
+    for column in ("finding", "来源", "原因"):
+        stale.add_column(column)
+    for s in report.stale:
+        stale.add_row(s.id, question(s.uri), "；".join(r.detail for r in s.reasons))
+    return [duplicates, contradictions, stale]
+
+
+@kb_app.command("check")
+def kb_check(
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables")] = False,
+) -> None:
+    """Find duplicate, contradicting and stale entries in the tenant's knowledge base (sources + learned FAQ).
+
+    Experts resolve each finding on the review page (/ui/kb); the next `erp-assist index` applies it.
+
+    Example: erp-assist kb check   ·   erp-assist kb check --tenant acme --json
+    """
+    from assistant.kb_hygiene import check_tenant
+    from assistant.store import open_store
+
+    settings = _settings(tenant)
+    store = open_store(settings.database_url)
+    try:
+        with console.status("checking the knowledge base…"):
+            report = check_tenant(settings, store)
+    except (ErpAssistError, ValueError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        store.dispose()
+    if as_json:
+        console.print_json(json.dumps(report.to_dict(), ensure_ascii=False))
+        return
+    for table in _hygiene_tables(report):
+        console.print(table)
+    counts = report.counts
+    console.print(f"{counts['checked']} sources checked: {counts['duplicate_groups']} duplicate groups "
+                  f"({counts['duplicate_entries']} entries to merge), {counts['contradictions']} contradictions, "
+                  f"{counts['stale']} stale")
 
 
 tenants_app = typer.Typer(help="Tenants: a knowledge base, review queue and stats per company or group.",

@@ -290,6 +290,66 @@ class Settings(BaseSettings):
         "(or with wecom_api_base)",
     )
 
+    # Knowledge-base hygiene (`erp-assist kb check`, the build report, /ui/kb): duplicates, contradictions, stale.
+    # Similarities are TF-IDF cosines over the BM25 token stream (indexer.text), or the embedder's cosine. The
+    # defaults were chosen on the dev split of eval/data/hygiene (bench/kb_hygiene.py --tune): paraphrased entries
+    # reword the question far more than the answer, so the answer carries most of the weight.
+    hygiene_question_similarity: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Two entries can answer the same question only if their questions are at least this similar "
+                    "(lexical)",
+    )
+    hygiene_pair_similarity: float = Field(
+        0.45, ge=0.0, le=1.0,
+        description="Two entries whose question and answer similarity, weighted by hygiene_question_weight, reach "
+                    "this answer the same question: a duplicate or, if their answers disagree, a contradiction",
+    )
+    hygiene_question_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Share of the question (vs. the answer) in hygiene_pair_similarity",
+    )
+    hygiene_dense_similarity: float = Field(
+        0.95, ge=0.0, le=1.0,
+        description="Cosine of the build's embedder at which two entries answer the same question whatever their "
+                    "words (MiniLM: 0.9 flagged near-misses on the dev split, 0.95 none)",
+    )
+    hygiene_answer_similarity: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Answers at least this similar (lexical) say the same thing; below it, a same-question pair "
+                    "is a duplicate only if nothing in it disagrees",
+    )
+    hygiene_sentence_similarity: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="Two answer sentences this close (character-bigram Dice) are the same step, so a changed menu, "
+                    "number or 能/不能 between them is a contradiction shown side by side",
+    )
+    hygiene_copied_share: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Two same-question answers sharing at least this share of their sentences word for word are "
+                    "an edited copy: any sentence the copy changed is a contradiction (a paraphrase rewords all)",
+    )
+    hygiene_max_age_days: int = Field(
+        730, ge=0, description="A source whose updated_at is older than this is stale (0: no age check); a tenant "
+        "overrides it in <data_dir>/hygiene.yaml (max_age_days)",
+    )
+    hygiene_unused_days: int = Field(
+        180, ge=1, description="A source never served as a draft, or never accepted, in this many days is stale "
+        "(only once the store holds that much history)",
+    )
+    hygiene_edit_rate: float = Field(
+        0.6, ge=0.0, le=1.0, description="A source whose drafts experts edit or reject at least this often is stale",
+    )
+    hygiene_min_reviews: int = Field(
+        3, ge=1, description="Reviews a source's drafts need before its edit/reject rate counts",
+    )
+    hygiene_retired_terms: list[str] = Field(
+        [], description="Versions or menus the tenant has retired (e.g. \"K/3 WISE 12.3\", \"【老版应收】\"); "
+        "<data_dir>/hygiene.yaml (retired: [...]) adds its own",
+    )
+    hygiene_learned_merge: bool = Field(
+        True, description="At review time, a learned answer that duplicates an existing entry becomes its "
+        "alternate question instead of a new entry (the expert is asked when unsure)",
+    )
+
     @property
     def builds_vectors(self) -> bool:
         """Whether an index build computes chunk vectors with the embedder (see ``dense_vectors``)."""

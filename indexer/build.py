@@ -35,6 +35,7 @@ from indexer.index import (
     CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index, seal_manifest,
     vector_store, verify_build_files,
 )
+from indexer.hygiene import HygieneInputs, apply_curation, check_knowledge_base
 from indexer.lexical import LexicalIndex
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
@@ -46,12 +47,14 @@ __all__ = [
     "build_index",
     "finished_builds",
     "index_chunks",
+    "HYGIENE",
     "lexical_tokens",
     "publish_build",
     "rollback",
 ]
 
 ProgressCallback = Callable[[str, int, int], None]
+HYGIENE = "hygiene.json"  # the build's knowledge-base hygiene report (indexer.hygiene), beside the index
 
 
 @dataclass
@@ -198,6 +201,7 @@ def _build(
     module_tagger: Callable[[list[str]], list[str]] | None = None,
     fusion_tuner: Callable[[KnowledgeIndex], dict] | None = None,
     learned: tuple[list[Document], dict[str, list[str]]] | None = None,
+    hygiene: HygieneInputs | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
     # A build whose ranking cannot use vectors computes none, so it loads no embedder (and no torch).
@@ -223,6 +227,9 @@ def _build(
     if progress:
         progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
     documents = _with_learned(loaded.documents, *learned) if learned else loaded.documents
+    hygiene = hygiene or HygieneInputs()
+    # Experts' resolutions of hygiene findings: merged entries fold into their keeper, retired sources stay out.
+    documents, curated = apply_curation(documents, hygiene.curation)
     chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
     if not chunks:
         raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
@@ -241,6 +248,7 @@ def _build(
 
     tokens = _tokenize(chunks, processor, settings, progress)
     store_block: dict = {"kind": settings.vector_store}
+    vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
     if settings.vector_store == "milvus":
         lexical = LexicalIndex().fit(tokens, scorer=False)
         backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
@@ -260,6 +268,8 @@ def _build(
             dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
         backend = LocalBackend(lexical, dense)
 
+    hygiene_report = _hygiene(documents, chunks, vectors, settings, processor, hygiene)
+    (partial / HYGIENE).write_text(json.dumps(hygiene_report, ensure_ascii=False, indent=1), encoding="utf-8")
     manifest = {
         "format_version": FORMAT_VERSION,
         "build_id": build_id,
@@ -284,6 +294,8 @@ def _build(
         "files": {str(p): _sha256(p) for p in loaded.files},
         "skipped": [{"path": s.path, "reason": s.reason} for s in loaded.skipped],
         "vector_store": store_block,
+        "curation": curated,
+        "hygiene": hygiene_report.get("counts", {"error": hygiene_report.get("error")}),
     }
     beside: dict[str, object] = {}
     if fusion_tuner is not None:
@@ -331,6 +343,28 @@ def _embedder_block(embedder: Embedder | None, chunks: list[Chunk], settings: Se
     sample = [c.search_text for c in chunks[:500]]
     return {"name": embedder.name, "dimension": embedder.dimension,
             "unknown_token_rate": round(embedder.unknown_token_rate(sample), 4)}
+
+
+def _hygiene(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray | None, settings: Settings,
+             processor: TextProcessor, inputs: HygieneInputs) -> dict:
+    """The hygiene report of what this build serves, as JSON; a bad hygiene.yaml is reported, not fatal (the
+    build must not stop over its report)."""
+    qa = [d for d in documents if d.source_type in (SourceType.FAQ, SourceType.CHAT)]
+    entry_vectors = None
+    if vectors is not None and len(vectors):
+        row = {c.uri: i for i, c in enumerate(chunks)}
+        if all(d.uri in row for d in qa):
+            entry_vectors = vectors[[row[d.uri] for d in qa]] if qa else None
+            if entry_vectors is not None:
+                entry_vectors = entry_vectors / np.maximum(np.linalg.norm(entry_vectors, axis=1, keepdims=True),
+                                                           1e-12)
+    try:
+        report = check_knowledge_base(documents, settings, processor, usage=inputs.usage,
+                                      usage_since=inputs.usage_since, entry_vectors=entry_vectors,
+                                      curation=inputs.curation)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return report.to_dict()
 
 
 def _verify(path: Path, embedder: Embedder | None, processor: TextProcessor, chunks: list[Chunk],

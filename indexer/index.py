@@ -66,7 +66,10 @@ class KnowledgeIndex:
         return has_vectors(self.manifest)
 
     def chunk_by_uri(self, uri: str) -> list[Chunk]:
-        return [c for c in self.chunks if c.uri == uri or c.uri.startswith(uri + "#")]
+        """All chunks of a source link; an entry an expert merged into another (knowledge-base hygiene) answers
+        with its keeper's chunks, so old links keep working."""
+        found = [c for c in self.chunks if c.uri == uri or c.uri.startswith(uri + "#")]
+        return found or [c for c in self.chunks if uri in c.metadata.get("merged_from", ())]
 
 
 def current_build_dir(index_dir: Path) -> Path:

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path
 
 from assistant.auth import allows
-from assistant.deps import AskerKey, ExpertKey, StoreDep, TaxonomyDep
+from assistant.deps import AskerKey, ExpertKey, StoreDep, TaxonomyDep, TenantsDep
+from assistant.kb_hygiene import learned_merge_target
 from assistant.schemas import QuestionOut, ReopenRequest, ReviewOut, ReviewRequest, TagsRequest
 from assistant.store import (
     ConflictError,
@@ -18,6 +19,7 @@ from assistant.store import (
     record_review,
     reopen_question,
 )
+from assistant.tenants import TenantNotReadyError
 from erp_assist.domain import Decision
 
 router = APIRouter(prefix="/v1/questions", tags=["review"])
@@ -36,16 +38,33 @@ def read_question(question_id: QuestionId, store: StoreDep, key: AskerKey) -> Qu
 
 
 @router.post("/{question_id}/review", response_model=ReviewOut)
-def review(question_id: QuestionId, body: ReviewRequest, store: StoreDep, key: ExpertKey) -> ReviewOut:
+def review(question_id: QuestionId, body: ReviewRequest, store: StoreDep, key: ExpertKey,
+           tenants: TenantsDep) -> ReviewOut:
     try:
+        merge_into = _merge_target(tenants, key.tenant, get_question(store, tenant=key.tenant,
+                                                                     question_id=question_id), body)
         stored = record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(body.decision),
                                reviewer=key.name, suggestion_rank=body.suggestion_rank,
-                               edited_answer=body.edited_answer, note=body.note)
+                               edited_answer=body.edited_answer, note=body.note, merge_into=merge_into)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     except ConflictError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from exc
     return ReviewOut(**stored.__dict__)
+
+
+def _merge_target(tenants, tenant: str, question, body: ReviewRequest) -> str | None:  # noqa: ANN001
+    """The FAQ entry the approved answer joins as an alternate (knowledge-base hygiene); None: a new entry."""
+    try:
+        assistant = tenants.get(tenant)
+    except TenantNotReadyError:
+        return None  # nothing published: nothing to duplicate
+    return learned_merge_target(question, decision=Decision(body.decision), suggestion_rank=body.suggestion_rank,
+                                edited_answer=body.edited_answer, learn_as=body.learn_as,
+                                chunks=assistant.index.chunks, processor=assistant.processor,
+                                settings=assistant.settings)
 
 
 @router.post("/{question_id}/reopen", response_model=ReviewOut)

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from assistant.auth import allows
 from assistant.deps import get_taxonomy
+from assistant.kb_hygiene import faq_documents, learned_merge_target, published_report
 from assistant.schemas import LookupOut, SuggestResponse
 from assistant.store import (
     ApiKey,
@@ -44,13 +45,16 @@ from assistant.store import (
     find_session,
     get_question,
     list_queue,
+    list_resolutions,
     record_question,
+    record_resolution,
     record_review,
     review_stats,
 )
 from assistant.tenants import TenantNotReadyError
 from erp_assist.domain import Decision
-from erp_assist.errors import InvalidQuestionError
+from erp_assist.errors import ErpAssistError, InvalidQuestionError
+from indexer.hygiene import Action, FindingKind, duplicate_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
@@ -251,7 +255,9 @@ def question(request: Request, question_id: QuestionId) -> Response:
     session = _require(request)
     if isinstance(session, Response):
         return session
-    return _render(request, "question.html", session, q=_own_question(request, session.key, question_id))
+    stored = _own_question(request, session.key, question_id)
+    return _render(request, "question.html", session, q=stored,
+                   duplicate=_duplicate_candidate(request, session.key.tenant, stored))
 
 
 @router.post("/questions/{question_id}/review")
@@ -262,21 +268,51 @@ def review(
     suggestion_rank: Annotated[int | None, Form(ge=1, le=50)] = None,
     edited_answer: Annotated[str | None, Form(max_length=8000)] = None,
     note: Annotated[str | None, Form(max_length=2000)] = None,
+    learn_as: Annotated[str, Form(max_length=250, pattern="^(auto|new|alternate:.+)$")] = "auto",
     csrf_token: CsrfToken = "",
 ) -> Response:
     session = _require_form(request, csrf_token)
     if isinstance(session, Response):
         return session
     key, store = session.key, request.app.state.store
-    _own_question(request, key, question_id)
+    stored = _own_question(request, key, question_id)
     try:
+        merge_into = _merge_target(request, key.tenant, stored, Decision(decision), suggestion_rank,
+                                   edited_answer, learn_as)
         record_review(store, tenant=key.tenant, question_id=question_id, decision=Decision(decision),
                       reviewer=key.name, suggestion_rank=suggestion_rank,
-                      edited_answer=edited_answer if decision == "edit" else None, note=note or None)
+                      edited_answer=edited_answer if decision == "edit" else None, note=note or None,
+                      merge_into=merge_into)
     except (ValueError, ConflictError, NotFoundError) as exc:
         stored = get_question(store, tenant=key.tenant, question_id=question_id)
-        return _render(request, "question.html", session, status_code=409, q=stored, error=str(exc))
+        return _render(request, "question.html", session, status_code=409, q=stored, error=str(exc),
+                       duplicate=_duplicate_candidate(request, key.tenant, stored))
     return RedirectResponse(f"/ui/questions/{question_id}?flash={quote(DONE[decision])}", status_code=303)
+
+
+def _merge_target(request: Request, tenant: str, stored: StoredQuestion, decision: Decision,
+                  suggestion_rank: int | None, edited_answer: str | None, learn_as: str) -> str | None:
+    """The FAQ entry an approved answer joins as an alternate (knowledge-base hygiene), or None: a new entry.
+    Without a published build there is nothing to duplicate."""
+    try:
+        assistant = request.app.state.tenants.get(tenant)
+    except TenantNotReadyError:
+        return None
+    return learned_merge_target(stored, decision=decision, suggestion_rank=suggestion_rank,
+                                edited_answer=edited_answer, learn_as=learn_as, chunks=assistant.index.chunks,
+                                processor=assistant.processor, settings=request.app.state.settings)
+
+
+def _duplicate_candidate(request: Request, tenant: str, stored: StoredQuestion):  # noqa: ANN202
+    """The FAQ entry an open question looks like (shown on the review form so the expert can choose)."""
+    if stored.status != "open" or stored.off_topic:
+        return None
+    try:
+        assistant = request.app.state.tenants.get(tenant)
+    except TenantNotReadyError:
+        return None
+    return duplicate_of(stored.text, None, faq_documents(assistant.index.chunks), assistant.processor,
+                        request.app.state.settings)
 
 
 @router.post("/questions/{question_id}/tags")
@@ -317,6 +353,9 @@ def source(request: Request, uri: str) -> Response:
     chunks = request.app.state.tenants.get(session.key.tenant).source(uri)
     if not chunks:
         raise HTTPException(status_code=404, detail=f"no source {uri}")
+    if uri in chunks[0].metadata.get("merged_from", ()):  # an entry an expert merged: its keeper answers
+        keeper = chunks[0].uri.split("#")[0]
+        return RedirectResponse(f"/ui/sources?uri={quote(keeper, safe='')}", status_code=301)
     url = (chunks[0].url or "") if "#" in uri else (chunks[0].url or "").split("#")[0]
     return _render(request, "source.html", session, uri=uri, chunks=chunks, url=url or None)
 
@@ -362,3 +401,65 @@ def stats(request: Request) -> Response:
     data = review_stats(request.app.state.store, tenant=session.key.tenant)
     rows = [("全部", data["overall"])] + [(taxonomy.module_label(m), s) for m, s in data["by_module"].items()]
     return _render(request, "stats.html", session, rows=rows, tags=data["tags"])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Knowledge-base hygiene (issue #20): the findings of the published build's report, each resolved by an expert.
+
+KB_ACTIONS = {"merge": "合并", "keep": "保留两者", "retire": "停用来源", "edit": "修改答案"}
+KB_DONE = {"merge": "已合并，下次构建生效", "keep": "已保留，不再提示", "retire": "已停用，下次构建生效",
+           "edit": "已修改，下次构建生效"}
+
+
+def _open_findings(request: Request, tenant: str):  # noqa: ANN202 - HygieneReport | error text
+    """The published build's hygiene report less what experts have resolved; or why there is none."""
+    try:
+        assistant = request.app.state.tenants.get(tenant)
+        report = published_report(assistant.index.path)
+    except (TenantNotReadyError, ErpAssistError) as exc:
+        return None, str(exc) if not isinstance(exc, TenantNotReadyError) else "本单位的知识库尚未建立索引。"
+    return report.without(list_resolutions(request.app.state.store, tenant=tenant)), None
+
+
+@router.get("/kb", response_class=HTMLResponse)
+def kb_findings(request: Request) -> Response:
+    session = _require(request)
+    if isinstance(session, Response):
+        return session
+    report, problem = _open_findings(request, session.key.tenant)
+    trail = list_resolutions(request.app.state.store, tenant=session.key.tenant)[::-1][:50]
+    return _render(request, "kb.html", session, report=report, problem=problem, actions=KB_ACTIONS, trail=trail)
+
+
+@router.post("/kb/resolve")
+def kb_resolve(
+    request: Request,
+    finding_id: Annotated[str, Form(pattern="^[0-9a-f]{16}$")],
+    action: Annotated[str, Form(pattern="^(merge|keep|retire|edit)$")],
+    target: Annotated[str | None, Form(max_length=1000)] = None,
+    answer: Annotated[str | None, Form(max_length=8000)] = None,
+    note: Annotated[str | None, Form(max_length=2000)] = None,
+    csrf_token: CsrfToken = "",
+) -> Response:
+    session = _require_form(request, csrf_token)
+    if isinstance(session, Response):
+        return session
+    key = session.key
+    report, problem = _open_findings(request, key.tenant)
+    findings = {} if report is None else {
+        **{g.id: (FindingKind.DUPLICATE, list(g.uris)) for g in report.duplicates},
+        **{c.id: (FindingKind.CONTRADICTION, [c.left, c.right]) for c in report.contradictions},
+        **{s.id: (FindingKind.STALE, [s.uri]) for s in report.stale}}
+    if finding_id not in findings:  # the sources come from our report, never from the form
+        raise HTTPException(status_code=404, detail=problem or f"no open finding {finding_id}")
+    kind, uris = findings[finding_id]
+    if kind is FindingKind.STALE and target is None:
+        target = uris[0]
+    try:
+        record_resolution(request.app.state.store, tenant=key.tenant, finding_id=finding_id, kind=kind,
+                          action=Action(action), uris=uris, reviewer=key.name, target=target or None,
+                          answer=answer if action == "edit" else None, note=note or None)
+    except ValueError as exc:
+        return _render(request, "kb.html", session, status_code=422, report=report, problem=None,
+                       actions=KB_ACTIONS, error=str(exc), trail=[])
+    return RedirectResponse(f"/ui/kb?flash={quote(KB_DONE[action])}", status_code=303)

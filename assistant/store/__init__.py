@@ -11,6 +11,7 @@ indistinguishable from a missing one.
 """
 
 from assistant.store.engine import ConflictError, NotFoundError, open_store
+from assistant.store.hygiene import list_resolutions, record_resolution, source_usage
 from assistant.store.keys import (
     ApiKey,
     KeyInfo,
@@ -48,6 +49,7 @@ from assistant.store.schema import (
     reviews,
     schema_version,
     suggestions,
+    kb_resolutions,
     tag_corrections,
     tenants,
     ui_sessions,
@@ -95,6 +97,9 @@ __all__ = [
     "tag_changes",
     "correct_tags",
     "expert_labelled_questions",
+    "list_resolutions",
+    "record_resolution",
+    "source_usage",
     "SCHEMA_VERSION",
     # The tables, for read-only reports over the store (assistant.group_metrics).
     "metadata",
@@ -107,4 +112,5 @@ __all__ = [
     "tag_corrections",
     "learned",
     "ui_sessions",
+    "kb_resolutions",
 ]

@@ -11,6 +11,7 @@ from assistant.store.schema import (
     erp_alert_posts,
     erp_alert_state,
     erp_lookups,
+    kb_resolutions,
     learned,
     questions,
     tag_corrections,
@@ -56,12 +57,18 @@ def _add_off_topic(conn: Connection) -> None:
 
 def _add_erp_lookups_and_alerts(conn: Connection) -> None:
     """6 (issue #21, ERP lookups and alerts): the lookup audit trail and the alert state and post log (new
-    tables; nothing stored changes). Renumber on merge if another migration took 6."""
+    tables; nothing stored changes)."""
     for table in (erp_lookups, erp_alert_state, erp_alert_posts):
         table.create(conn, checkfirst=True)
 
 
+def _add_kb_resolutions(conn: Connection) -> None:
+    """7 (issue #20, knowledge-base hygiene): experts' resolutions of duplicate/contradiction/stale findings (a
+    new table; nothing stored changes)."""
+    kb_resolutions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     2: _add_tenants, 3: _add_tag_corrections, 4: _add_ui_sessions, 5: _add_off_topic,
-    6: _add_erp_lookups_and_alerts,
+    6: _add_erp_lookups_and_alerts, 7: _add_kb_resolutions,
 }

@@ -183,8 +183,11 @@ def list_queue(engine: Engine, *, tenant: str, module: str | None = None, limit:
 
 def record_review(engine: Engine, *, tenant: str, question_id: int, decision: Decision, reviewer: str,
                   suggestion_rank: int | None = None, edited_answer: str | None = None,
-                  note: str | None = None) -> StoredReview:
-    """Append a decision; accept/edit also teach the knowledge base. The trail is never rewritten."""
+                  note: str | None = None, merge_into: str | None = None) -> StoredReview:
+    """Append a decision; accept/edit also teach the knowledge base. The trail is never rewritten.
+
+    ``merge_into``: the FAQ id (a source's or ``learned-<id>``) the approved answer duplicates: the question
+    becomes that entry's alternate instead of a new entry (knowledge-base hygiene, issue #20)."""
     if decision is Decision.EDIT and not (edited_answer or "").strip():
         raise ValueError("decision 'edit' needs edited_answer: the corrected answer text")
     if decision is Decision.ACCEPT and suggestion_rank is None:
@@ -206,7 +209,7 @@ def record_review(engine: Engine, *, tenant: str, question_id: int, decision: De
             edited_answer=edited_answer, note=note, reviewer=reviewer, created_at=at,
         )).inserted_primary_key[0]
         if decision is not Decision.REJECT:
-            _learn(conn, row, draft, decision, edited_answer, reviewer, review_id, at)
+            _learn(conn, row, draft, decision, edited_answer, reviewer, review_id, at, merge_into)
     return StoredReview(review_id, suggestion_rank, decision.value, edited_answer, note, reviewer, at)
 
 
@@ -220,14 +223,19 @@ def _move(conn: Connection, question_id: int, source: str, target: str) -> None:
 
 
 def _learn(conn, question, draft, decision: Decision, edited: str | None, reviewer: str, review_id: int,  # noqa: ANN001
-           at: datetime) -> None:
+           at: datetime, merge_into: str | None = None) -> None:
     """An accepted FAQ draft gains the asker's wording as an alternate question; anything else approved
-    (an SOP step, a chat answer, an edited text) becomes a new FAQ entry with its provenance."""
+    (an SOP step, a chat answer, an edited text) becomes a new FAQ entry with its provenance — unless it
+    duplicates an existing entry (``merge_into``), whose alternate it then becomes (the answer stays in the row,
+    for the trail)."""
     base = {"review_id": review_id, "question_id": question.id, "question": question.text, "reviewer": reviewer,
             "created_at": at, "tenant": question.tenant,
             "module": question.module if question.module != "unknown" else None,
             "origin_uri": draft.uri if draft is not None else None}
-    if draft is not None and decision is Decision.ACCEPT and draft.source_type == SourceType.FAQ.value:
+    if merge_into:
+        answer = edited if decision is Decision.EDIT else draft.draft if draft is not None else None
+        conn.execute(insert(learned).values(kind="alternate", faq_id=merge_into, answer=answer, **base))
+    elif draft is not None and decision is Decision.ACCEPT and draft.source_type == SourceType.FAQ.value:
         conn.execute(insert(learned).values(kind="alternate", faq_id=draft.source_id, answer=None, **base))
     else:
         answer = edited if decision is Decision.EDIT else draft.draft

@@ -26,10 +26,10 @@ from erp_assist.settings import DEFAULT_TENANT
 __all__ = [
     "SCHEMA_VERSION", "ROLES", "metadata", "schema_version", "tenants", "api_keys", "questions", "suggestions",
     "reviews", "tag_corrections", "learned", "ui_sessions", "tenant_column", "erp_lookups", "erp_alert_state",
-    "erp_alert_posts",
+    "erp_alert_posts", "kb_resolutions",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 ROLES = ("asker", "expert", "admin")
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -197,4 +197,22 @@ erp_alert_posts = Table(
     Column("message", Text, nullable=False),
     Column("delivered", Boolean, nullable=False),
     Column("posted_at", DateTime(timezone=True), nullable=False, index=True),
+)
+# Append-only: experts' resolutions of knowledge-base hygiene findings (indexer.hygiene); the latest per finding
+# counts and the next build applies it (merge, keep, retire, edit). Nothing is deleted: a retired source stays in
+# its file and here.
+kb_resolutions = Table(
+    "kb_resolutions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("finding_id", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # duplicate, contradiction, stale
+    Column("action", String(10), nullable=False),  # merge, keep, retire, edit
+    Column("uris", Text, nullable=False),  # JSON list: the sources the finding named
+    Column("target_uri", String(1000)),  # merge: the keeper; retire/edit: the source retired or edited
+    Column("answer", Text),  # edit: the new answer
+    Column("note", Text),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    tenant_column(index=True),
 )

@@ -105,6 +105,7 @@ FORMS = {
     "/ui/ask": {"question": "跨站提交的问题不应被记录"},
     "/ui/questions/{question_id}/review": {"decision": "reject", "note": "跨站"},
     "/ui/questions/{question_id}/tags": {"module": "system", "urgency": "P1"},
+    "/ui/kb/resolve": {"finding_id": "0123456789abcdef", "action": "keep"},
 }
 
 
