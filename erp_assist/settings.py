@@ -230,6 +230,26 @@ class Settings(BaseSettings):
     points_new_faq: int = Field(5, ge=0, description="Expert points for a review that adds a new FAQ entry")
     group_metrics_window_days: int = Field(30, ge=1, description="Days of history behind the Prometheus group gauges")
 
+    # ERP vocabulary packs (issue #19): indexer/dicts/vendors/<vendor>.yaml, plus a tenant's own <data_dir>/vocab.yaml
+    erp_vendors: str = Field(
+        "all", description="Vocabulary packs to use: all, none, or a comma list (kingdee,sap); a tenant's own "
+                           "vocab.yaml may choose its vendors with erp_vendors: [...]",
+    )
+    vendor_packs_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "indexer" / "dicts" / "vendors",
+        description="Directory of the vendor vocabulary packs (<vendor>.yaml)",
+    )
+    vocab_concept_weight: float = Field(
+        0.5, ge=0.0, le=4.0,
+        description="Weight of a concept token (another vendor's name for the same thing) against a word of the "
+                    "question in BM25; 0 turns concept expansion off (measured: bench/vocab_packs.py)",
+    )
+    vocab_module_evidence_weight: float = Field(
+        0.3, ge=0.0, le=1.0,
+        description="Share of the module decision given to the modules of the vendor names in the question "
+                    "(a T-code or document name is strong module evidence); 0: classifier only",
+    )
+
     @field_validator("tenant", "channel_tenant")
     @classmethod
     def _tenant_id(cls, value: str) -> str:
