@@ -240,6 +240,9 @@ class Vocabulary:
     term_concepts: dict[str, tuple[str, ...]]
     words: tuple[str, ...]
     code_patterns: tuple[CodePattern, ...]
+    # Terms only vendor packs give (T-codes, vendors' document and menu names), not the catalogue's generic words:
+    # the module evidence counts these alone (the classifier already reads 采购订单 as purchasing).
+    named_terms: frozenset[str] = frozenset()
 
     @cached_property
     def fingerprint(self) -> str:
@@ -290,6 +293,8 @@ class Vocabulary:
         document name says which part of the ERP a question is about."""
         counts: dict[str, float] = {}
         for term in self.terms_in(normalize(text)):
+            if term not in self.named_terms:
+                continue
             modules = {self.concepts[c].module for c in self.term_concepts[term] if c in self.concepts}
             for module in modules:  # a name shared by modules splits its vote
                 counts[module] = counts.get(module, 0.0) + 1.0 / len(modules)
@@ -302,6 +307,7 @@ class Vocabulary:
             "concepts": [{"id": c.id, "module": c.module, "zh": list(c.zh)} for c in self.concepts.values()],
             "term_concepts": {t: list(c) for t, c in sorted(self.term_concepts.items())},
             "words": list(self.words),
+            "named_terms": sorted(self.named_terms),
             "code_patterns": [{"vendor": p.vendor, "name": p.name, "pattern": p.pattern, "examples": list(p.examples)}
                               for p in self.code_patterns],
         }
@@ -313,6 +319,7 @@ class Vocabulary:
             concepts={c["id"]: Concept(c["id"], c["module"], tuple(c["zh"])) for c in record["concepts"]},
             term_concepts={t: tuple(c) for t, c in record["term_concepts"].items()},
             words=tuple(record["words"]),
+            named_terms=frozenset(record.get("named_terms", ())),
             code_patterns=tuple(CodePattern(p["vendor"], p["name"], p["pattern"], tuple(p["examples"]))
                                 for p in record["code_patterns"]),
         )
@@ -374,6 +381,7 @@ def load_vocabulary(taxonomy: Taxonomy, vendors: tuple[str, ...], *, vendor_dir:
     for concept in concepts.values():
         for term in concept.zh:
             add(term, concept.id)
+    generic = set(term_concepts)
     for pack in packs:
         for concept_id, terms in pack.concepts.items():
             for term in terms:
@@ -385,6 +393,7 @@ def load_vocabulary(taxonomy: Taxonomy, vendors: tuple[str, ...], *, vendor_dir:
         term_concepts={t: tuple(c) for t, c in term_concepts.items()},
         words=tuple(sorted(w for w in words if w)),
         code_patterns=tuple(p for pack in packs for p in pack.code_patterns),
+        named_terms=frozenset(set(term_concepts) - generic),
     )
 
 
