@@ -15,6 +15,7 @@ Run: .venv/bin/python bench/vocab_packs.py [--cross eval/data/cross_vendor.jsonl
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -117,6 +118,21 @@ def _public(settings: Settings, vocabulary_on: bool) -> dict[str, dict[str, floa
                  {r.split("#")[0] for r in q.relevant}) for q in bench.questions]
         out[name] = _metrics(runs)
     return out
+
+
+def tokenize_ms(settings: Settings, texts: list[str], vocabulary_on: bool, repeats: int = 3) -> float:
+    """Milliseconds to tokenize one text, packs on or off (jieba and OpenCC loaded first)."""
+    import time
+
+    from indexer.text import TextProcessor
+
+    processor = TextProcessor.from_settings(settings, vocabulary=True if vocabulary_on else None)
+    processor.warm_up()
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for text in texts:
+            processor.tokenize(text)
+    return round((time.perf_counter() - started) * 1000 / (repeats * len(texts)), 3)
 
 
 def main() -> None:
@@ -268,6 +284,9 @@ def main() -> None:
             c=results["off"]["module_macro_f1_cross"], d=results["on"]["module_macro_f1_cross_without_pack_evidence"],
             e=results["on"]["module_macro_f1_cross"], f=results["off"]["module_macro_f1_golden"],
             g=results["on"]["module_macro_f1_golden"]))
+    faq = [f"{r['question']} {r['answer']}" for r in csv.DictReader((base.data_dir / "faq.csv").open(encoding="utf-8"))]
+    report["tokenize_ms_per_faq_entry"] = {"off": tokenize_ms(base, faq, False), "on": tokenize_ms(base, faq, True)}
+    console.print(f"tokenize one demo FAQ entry (question + answer): {report['tokenize_ms_per_faq_entry']} ms")
     if args.json:
         args.json.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
 

@@ -173,9 +173,9 @@ class TextProcessor:
         tokens = [CONCEPT_PREFIX + concept for concept in vocabulary.concepts_in(norm)]
         codes = vocabulary.code_spans(norm)
         for match in vocabulary.term_matches(norm):
-            inside_code = any(start <= match.start() < end for start, end in codes)
-            if " " in match.group(0) and not inside_code:  # "goods receipt": jieba would cut it in two
-                tokens.append(match.group(0).replace(" ", "_"))
+            inside_code = any(start <= match.start < end for start, end in codes)
+            if " " in match.term and not inside_code:  # "goods receipt": jieba would cut it in two
+                tokens.append(match.term.replace(" ", "_"))
         rest = []
         last = 0
         for start, end in codes:

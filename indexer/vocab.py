@@ -62,6 +62,17 @@ _PACK_KEYS = {"vendor", "title", "sources", "words", "code_patterns", "concepts"
 
 
 @dataclass(frozen=True)
+class TermMatch:
+    start: int
+    end: int
+    term: str
+
+
+def _is_alnum(ch: str) -> bool:
+    return ch.isascii() and ch.isalnum()
+
+
+@dataclass(frozen=True)
 class CodePattern:
     """A regex for one vendor's codes (message numbers, T-codes) recognised as one token."""
 
@@ -249,35 +260,46 @@ class Vocabulary:
         return hashlib.sha256(json.dumps(self.to_record(), ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
 
     @cached_property
-    def term_regex(self) -> re.Pattern[str] | None:
-        """Every term, longest first (采购入库单 before 入库单); ASCII edges must not touch other ASCII letters."""
-        if not self.term_concepts:
-            return None
-        parts = []
-        for term in sorted(self.term_concepts, key=lambda t: (-len(t), t)):
-            escaped = re.escape(term)
-            if re.match(r"[a-z0-9]", term):
-                escaped = r"(?<![a-z0-9])" + escaped
-            if re.search(r"[a-z0-9]$", term):
-                escaped += r"(?![a-z0-9])"
-            parts.append(escaped)
-        return re.compile("|".join(parts))
+    def _terms_by_first_char(self) -> dict[str, tuple[str, ...]]:
+        """Terms grouped by their first character, longest first (采购入库单 before 入库单 is decided where both
+        start; 入库单 inside 采购入库单 is never reached because the scan jumps past a match)."""
+        groups: dict[str, list[str]] = {}
+        for term in self.term_concepts:
+            groups.setdefault(term[0], []).append(term)
+        return {ch: tuple(sorted(terms, key=lambda t: (-len(t), t))) for ch, terms in groups.items()}
+
+    def term_matches(self, normalized: str) -> list[TermMatch]:
+        """The terms in normalized text, leftmost-longest, not overlapping; an ASCII edge of a term must not touch
+        another ASCII letter or digit (MIGO in "用MIGO收货", not "po" in "report").
+
+        A scan with a dict of first characters: a regex alternation of a few thousand terms took 30 ms per FAQ
+        entry, this takes a few."""
+        groups = self._terms_by_first_char
+        found: list[TermMatch] = []
+        i, n = 0, len(normalized)
+        while i < n:
+            candidates = groups.get(normalized[i])
+            matched = None
+            if candidates is not None and not (_is_alnum(normalized[i]) and i > 0 and _is_alnum(normalized[i - 1])):
+                for term in candidates:
+                    end = i + len(term)
+                    if normalized.startswith(term, i) and not (
+                            _is_alnum(term[-1]) and end < n and _is_alnum(normalized[end])):
+                        matched = TermMatch(i, end, term)
+                        break
+            if matched is None:
+                i += 1
+            else:
+                found.append(matched)
+                i = matched.end
+        return found
 
     def concepts_in(self, normalized: str) -> list[str]:
         """Concept ids of the terms in normalized text, once per occurrence, in text order."""
-        if self.term_regex is None:
-            return []
-        found: list[str] = []
-        for match in self.term_regex.finditer(normalized):
-            found.extend(self.term_concepts[match.group(0)])
-        return found
-
-    def term_matches(self, normalized: str) -> list[re.Match[str]]:
-        """The terms found in normalized text (longest match, left to right)."""
-        return list(self.term_regex.finditer(normalized)) if self.term_regex is not None else []
+        return [c for m in self.term_matches(normalized) for c in self.term_concepts[m.term]]
 
     def terms_in(self, normalized: str) -> list[str]:
-        return [m.group(0) for m in self.term_matches(normalized)]
+        return [m.term for m in self.term_matches(normalized)]
 
     def code_spans(self, normalized: str) -> list[tuple[int, int]]:
         """Non-overlapping spans of the vendors' codes in normalized text (earliest, then longest)."""
