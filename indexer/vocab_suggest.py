@@ -31,7 +31,9 @@ __all__ = ["Accepted", "TermCandidate", "mine_candidates", "parse_accept", "tena
 
 CandidateKind = Literal["code", "menu", "phrase", "question_word"]
 # Codes as typed: letters and digits mixed, optionally joined by - _ . or one space before a number block.
-_CODE = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z]{1,5}[-_.]?\d{2,6}[A-Za-z]?|[A-Za-z]\d[A-Za-z0-9]? \d{3,4})(?![A-Za-z0-9])")
+# Not part of a longer document number (SO-2024-0315 is a document, not a name to learn).
+_CODE = re.compile(r"(?<![A-Za-z0-9])(?<!\d[-_./])(?:[A-Za-z]{1,5}[-_.]?\d{2,6}[A-Za-z]?|[A-Za-z]\d[A-Za-z0-9]? \d{3,4})"
+                   r"(?![A-Za-z0-9]|[-_./]\d)")
 _MENU = re.compile(r"【([^【】\n]{2,20})】")
 _CJK_WORD = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff]+$")
 # 【问题】-style labels of chat templates are structure, not menu names.
@@ -81,7 +83,8 @@ def mine_candidates(
     max_common_frequency: int = 500,
     limit: int = 50,
 ) -> list[TermCandidate]:
-    """Candidates from source texts and askers' messages, most frequent first (at most ``limit``).
+    """Candidates from source texts and askers' messages: those askers use first, then by frequency (at most
+    ``limit``).
 
     ``min_count``: occurrences a candidate needs; ``max_common_frequency``: a question word jieba's dictionary
     counts more often than this is everyday Chinese, not the group's own name for something."""
@@ -139,7 +142,8 @@ def mine_candidates(
     for word, n in asked.most_common():
         if n >= min_count and word not in source_blob and processor.frequency(word) <= max_common_frequency:
             add(word, "question_word")
-    ranked = sorted(found.values(), key=lambda c: (-c.count, c.kind, c.term))
+    # What askers type comes first: those are the group's words the sources miss.
+    ranked = sorted(found.values(), key=lambda c: (c.in_questions == 0, -c.count, c.kind, c.term))
     return ranked[:limit]
 
 
