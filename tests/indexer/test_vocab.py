@@ -218,3 +218,33 @@ def test_build_keeps_its_vocabulary(demo_faq_builds):
     assert block["vendors"] == ["sap", "kingdee"]
     assert (index.path / block["file"]).is_file()
     assert demo_faq_builds["off"][0].manifest["lexical"]["vocabulary"] is None
+
+
+def test_concept_weight_scales_concept_tokens_only():
+    from indexer.lexical import LexicalIndex
+
+    docs = [["收料", "通知单", "~receiving_notice"], ["采购", "订单"], ["调拨", "~stock_transfer"]]
+    query = ["内向", "交货", "~receiving_notice"]
+    off = LexicalIndex(concept_weight=0.0).fit(docs).scores(query)[1]
+    assert off.max() == 0.0  # only the concept token matches; at weight 0 it counts for nothing
+    half = LexicalIndex(concept_weight=0.5).fit(docs).scores(query)[1]
+    full = LexicalIndex(concept_weight=1.0).fit(docs).scores(query)[1]
+    assert half.argmax() == full.argmax() == 0
+    assert 0 < half[0] < full[0]
+    plain = LexicalIndex(concept_weight=0.5).fit(docs).scores(["采购"])[1]
+    assert plain[1] == LexicalIndex(concept_weight=2.0).fit(docs).scores(["采购"])[1][1]
+
+
+def test_assistant_reads_questions_with_its_builds_vocabulary(demo_faq_builds, embedder, trained_classifier_path):
+    """A process configured without packs still serves a build made with them the way it was built (and the
+    tenant's choice travels with its build)."""
+    from assistant.service import Assistant
+
+    index, settings = demo_faq_builds["on"]
+    serving = settings.model_copy(update={"erp_vendors": "none", "classifier_path": trained_classifier_path,
+                                          "off_topic_gate": False})
+    assistant = Assistant(serving, embedder=embedder).load()
+    assert assistant.processor.vocabulary is None
+    assert assistant.serving.retriever.processor.vocabulary.vendors == ("sap", "kingdee")
+    ranking = assistant.rank("Inbound Delivery closed, cannot post Goods Receipt")
+    assert ranking.hits[0].chunk.uri.split("#")[0] == "kb://faq/pur-005"
