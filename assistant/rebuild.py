@@ -29,6 +29,8 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     from indexer.hygiene import HygieneInputs, curation_from
     from assistant.tenants import SharedModels
     from eval.tuning import fusion_tuner, review_samples
+    from indexer.text import TextProcessor
+    from indexer.vocab import vocabulary_for_settings
 
     models = models or SharedModels.load(settings)
     engine = store or open_store(settings.database_url)
@@ -40,15 +42,19 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     finally:
         if store is None:
             engine.dispose()
+    processor = models.processor
+    vocabulary = vocabulary_for_settings(settings)  # the tenant's own vocab.yaml may choose other packs
+    if (vocabulary.fingerprint if vocabulary is not None else None) != processor.vocabulary_fingerprint:
+        processor = TextProcessor.from_settings(settings, vocabulary)
     return build_index(
         settings,
         embedder=models.embedder,
-        processor=models.processor,
+        processor=processor,
         progress=progress,
         module_tagger=module_tagger(models.classifier),
         learned=learned,
         hygiene=hygiene,
-        fusion_tuner=fusion_tuner(settings, models.processor, models.embedder, classifier=models.classifier,
+        fusion_tuner=fusion_tuner(settings, processor, models.embedder, classifier=models.classifier,
                                   reviews=reviewed),
         publish=publish,
     )

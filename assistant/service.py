@@ -31,6 +31,7 @@ from indexer.errors import IndexCorruptError
 from indexer.index import KnowledgeIndex, current_build_dir, load_index
 from indexer.retrieval import FusionConfig, Retriever
 from indexer.text import TextProcessor, strip_chat_markup
+from indexer.vocab import Vocabulary
 from models.abstention import AbstentionModel, AbstentionSignals, SignalExtractor
 from models.classifier import QuestionClassifier, load_labelled, validate_question
 from models.gate import OffTopicGate, load_chatter
@@ -237,10 +238,15 @@ class Assistant:
         """Questions must be tokenized exactly as the build tokenized its chunks."""
         built = index.manifest.get("lexical", {})
         weights = {k: built[k] for k in ("word_weight", "unigram_weight", "bigram_weight") if k in built}
-        if all(getattr(self.processor, k) == v for k, v in weights.items()):
+        # The ERP vocabulary packs the build read its chunks with (none for a build from before packs).
+        vocabulary_block = built.get("vocabulary") or {}
+        same_vocabulary = vocabulary_block.get("fingerprint") == self.processor.vocabulary_fingerprint
+        if same_vocabulary and all(getattr(self.processor, k) == v for k, v in weights.items()):
             return self.processor
-        log.warning("build %s was tokenized with %s; using that for questions", index.build_id, weights)
-        processor = TextProcessor.from_settings(self.settings, **weights)
+        vocabulary = Vocabulary.load(index.path / vocabulary_block["file"]) if vocabulary_block else None
+        log.warning("build %s was tokenized with %s and vocabulary packs %s; using those for questions",
+                    index.build_id, weights, vocabulary_block.get("vendors"))
+        processor = TextProcessor.from_settings(self.settings, vocabulary, **weights)
         processor.warm_up()
         return processor
 
@@ -292,8 +298,13 @@ class Assistant:
         config = FusionConfig.from_settings(self.settings, serving.index.manifest)
         hits = serving.retriever.hybrid(question, self.settings.candidate_k, config)
         own = self.classifier.classify(question)
+        vocabulary = serving.retriever.processor.vocabulary
+        # A T-code or a document name in the question is module evidence of its own (vocabulary packs).
+        named = (self.classifier.with_evidence(own, vocabulary.module_evidence(question),
+                                               self.settings.vocab_module_evidence_weight)
+                 if vocabulary is not None else own)
         classification = self.classifier.with_evidence(
-            own,
+            named,
             _module_votes(hits[: self.settings.module_evidence_k]),
             self.settings.module_evidence_weight,
         )

@@ -964,6 +964,108 @@ def channels_listen() -> None:
         raise _fail(exc) from exc
 
 
+# ERP vocabulary packs (issue #19) --------------------------------------------------------------------------
+
+vocab_app = typer.Typer(help="ERP vocabulary packs: vendors' names for shared concepts, and the group's own words",
+                        no_args_is_help=True)
+app.add_typer(vocab_app, name="vocab")
+
+
+@vocab_app.command("list")
+def vocab_list(tenant: TenantOption = None) -> None:
+    """The vocabulary packs this tenant uses (ERP_ASSIST_ERP_VENDORS, or its own vocab.yaml) and their sizes.
+
+    Example: ERP_ASSIST_ERP_VENDORS=kingdee,sap erp-assist vocab list
+    """
+    from indexer.vocab import PackError, TENANT_PACK, load_pack, shipped_new_concepts, vocabulary_for_settings
+    from models.taxonomy import load_taxonomy
+
+    settings = _settings(tenant)
+    try:
+        vocabulary = vocabulary_for_settings(settings)
+    except PackError as exc:
+        raise _fail(exc, code=2) from exc
+    if vocabulary is None:
+        console.print("no vocabulary packs (ERP_ASSIST_ERP_VENDORS=none and no vocab.yaml)")
+        return
+    taxonomy = load_taxonomy(settings.taxonomy_path)
+    shared = shipped_new_concepts(settings.vendor_packs_dir, taxonomy)
+    table = Table(title=f"vocabulary packs · {len(vocabulary.concepts)} concepts · fingerprint {vocabulary.fingerprint}")
+    for column in ("vendor", "title", "concepts", "terms", "code patterns", "file"):
+        table.add_column(column, justify="right" if column in ("concepts", "terms", "code patterns") else "left")
+    for vendor in vocabulary.vendors:
+        path = settings.data_dir / TENANT_PACK if vendor == "tenant" else settings.vendor_packs_dir / f"{vendor}.yaml"
+        pack = load_pack(path, taxonomy, shared)
+        table.add_row(pack.vendor, pack.title, str(len(pack.concepts)), str(pack.term_count()),
+                      str(len(pack.code_patterns)), str(path))
+    console.print(table)
+
+
+@vocab_app.command("suggest")
+def vocab_suggest(
+    tenant: TenantOption = None,
+    min_count: Annotated[int, typer.Option(help="Occurrences a candidate needs")] = 2,
+    limit: Annotated[int, typer.Option(help="Candidates shown")] = 40,
+    write: Annotated[bool, typer.Option("--write", help="Ask for each candidate, then add the confirmed ones to "
+                                                        "<data_dir>/vocab.yaml")] = False,
+    accept: Annotated[Optional[str], typer.Option(help="Add these without asking: comma list, TERM or "
+                                                       "TERM=concept_id (e.g. 收料单=receiving_notice,ZMM001)")] = None,
+) -> None:
+    """Mine candidate terms from the tenant's sources and chat history for its own vocabulary pack.
+
+    Codes people type, menu names in 【】 that jieba cuts apart, phrases jieba splits, and words askers use that
+    no source does. Confirmed terms go to <data_dir>/vocab.yaml; rebuild the index to use them.
+
+    Example: erp-assist vocab suggest --tenant acme   ·   erp-assist vocab suggest --accept 收料单=receiving_notice
+    """
+    from indexer.text import TextProcessor
+    from indexer.vocab import PackError, shipped_new_concepts, vocabulary_for_settings
+    from indexer.vocab_suggest import Accepted, mine_candidates, parse_accept, tenant_texts, write_tenant_pack
+    from models.taxonomy import load_taxonomy
+
+    settings = _settings(tenant)
+    try:
+        vocabulary = vocabulary_for_settings(settings)
+        taxonomy = load_taxonomy(settings.taxonomy_path)
+        shared = shipped_new_concepts(settings.vendor_packs_dir, taxonomy)
+        if accept is not None:
+            path = write_tenant_pack(settings.data_dir, parse_accept(accept), taxonomy, shared)
+            console.print(f"[green]added[/] {accept} to {path}; rebuild with `erp-assist index"
+                          f"{' --tenant ' + tenant if tenant else ''}` to use it")
+            return
+        with console.status(f"reading the sources and chats of {settings.data_dir}…"):
+            sources, questions = tenant_texts(settings.data_dir, experts=frozenset(settings.chat_experts))
+            processor = TextProcessor.from_settings(settings, vocabulary)
+            candidates = mine_candidates(sources, questions, processor, vocabulary, min_count=min_count,
+                                         max_common_frequency=settings.gate_kb_word_max_frequency, limit=limit)
+    except (PackError, ErpAssistError, ValueError) as exc:
+        raise _fail(exc, code=2) from exc
+    table = Table(title=f"候选词 · {len(sources)} 篇知识源 · {len(questions)} 条提问")
+    for column in ("#", "词", "类型", "次数", "提问中", "知识源中", "可能的概念", "例句"):
+        table.add_column(column, justify="right" if column in ("#", "次数", "提问中", "知识源中") else "left")
+    for i, c in enumerate(candidates, 1):
+        table.add_row(str(i), c.term, c.kind, str(c.count), str(c.in_questions), str(c.in_sources), c.concept or "",
+                      c.example)
+    console.print(table)
+    if not write or not candidates:
+        if candidates:
+            console.print("add them with --write (asks for each) or --accept 'TERM,TERM=concept_id'")
+        return
+    chosen = []
+    for c in candidates:
+        if typer.confirm(f"add {c.term!r} ({c.kind})?", default=False):
+            concept = typer.prompt("  concept id (empty: a plain word)", default=c.concept or "", show_default=True)
+            chosen.append(Accepted(c.term, concept.strip() or None))
+    if not chosen:
+        console.print("nothing added")
+        return
+    try:
+        path = write_tenant_pack(settings.data_dir, chosen, taxonomy, shared)
+    except PackError as exc:
+        raise _fail(exc, code=2) from exc
+    console.print(f"[green]added {len(chosen)} terms[/] to {path}; rebuild with `erp-assist index` to use them")
+
+
 def main() -> None:  # pragma: no cover - console script entry
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     app()

@@ -350,6 +350,28 @@ class Settings(BaseSettings):
         "alternate question instead of a new entry (the expert is asked when unsure)",
     )
 
+    # ERP vocabulary packs (issue #19): indexer/dicts/vendors/<vendor>.yaml, plus a tenant's own <data_dir>/vocab.yaml
+    erp_vendors: str = Field(
+        "all", description="Vocabulary packs to use: all, none, or a comma list (kingdee,sap); a tenant's own "
+                           "vocab.yaml may choose its vendors with erp_vendors: [...]",
+    )
+    vendor_packs_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "indexer" / "dicts" / "vendors",
+        description="Directory of the vendor vocabulary packs (<vendor>.yaml)",
+    )
+    # Both measured with bench/vocab_packs.py (README, ERP vocabulary packs): on the dev sets every concept weight
+    # from 0 to 2 lies within 0.007 MRR; 0.5 keeps golden, AFQMC and Odoo within 0.005 (2 cost Odoo 0.04 recall@1).
+    vocab_concept_weight: float = Field(
+        0.5, ge=0.0, le=4.0,
+        description="Weight of a concept token (another vendor's name for the same thing) against a word of the "
+                    "question in BM25; 0 turns concept expansion off",
+    )
+    vocab_module_evidence_weight: float = Field(
+        0.15, ge=0.0, le=1.0,
+        description="Share of the module decision given to the modules of the vendor names in the question "
+                    "(a T-code or document name is strong module evidence); 0: classifier only",
+    )
+
     @property
     def builds_vectors(self) -> bool:
         """Whether an index build computes chunk vectors with the embedder (see ``dense_vectors``)."""

@@ -40,6 +40,7 @@ from indexer.lexical import LexicalIndex
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
 from indexer.text import TextProcessor
+from indexer.vocab import VOCABULARY
 
 __all__ = [
     "BuildReport",
@@ -144,7 +145,8 @@ def index_chunks(
 ) -> tuple[LexicalIndex, DenseIndex | None, int]:
     """BM25 and (with an embedder) FAISS over chunks (vectors found in ``cache`` by chunk id are reused); also
     the reuse count."""
-    lexical = LexicalIndex().fit(_tokenize(chunks, processor, settings, progress))
+    lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(
+        _tokenize(chunks, processor, settings, progress))
     if embedder is None:
         return lexical, None, 0
     vectors, reused = _embed(chunks, embedder, cache or {}, progress)
@@ -250,7 +252,7 @@ def _build(
     store_block: dict = {"kind": settings.vector_store}
     vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
     if settings.vector_store == "milvus":
-        lexical = LexicalIndex().fit(tokens, scorer=False)
+        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens, scorer=False)
         backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
         reused = len(chunks) - written.embedded
         store_block.update(
@@ -260,7 +262,7 @@ def _build(
             truncated_token_fields=written.truncated,
         )
     else:
-        lexical = LexicalIndex().fit(tokens)
+        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens)
         dense = None
         reused = 0
         if embedder is not None:
@@ -280,7 +282,11 @@ def _build(
         "embedder": _embedder_block(embedder, chunks, settings),
         "lexical": {"title_weight": settings.title_weight, "k1": lexical.k1, "b": lexical.b,
                     "word_weight": processor.word_weight, "unigram_weight": processor.unigram_weight,
-                    "bigram_weight": processor.bigram_weight},
+                    "bigram_weight": processor.bigram_weight,
+                    # The ERP vocabulary packs the chunks were read with (saved beside the build as VOCABULARY).
+                    "vocabulary": ({"vendors": list(processor.vocabulary.vendors),
+                                    "fingerprint": processor.vocabulary.fingerprint, "file": VOCABULARY}
+                                   if processor.vocabulary is not None else None)},
         "counts": {
             "chunks": len(chunks),
             "by_source": dict(Counter(c.source_type.value for c in chunks)),
@@ -311,6 +317,8 @@ def _build(
             raise ValueError(f"the fusion tuner asked for a build file named {name!r}; use a plain new file "
                              "name")
         (partial / name).write_text(json.dumps(content, ensure_ascii=False, indent=2), encoding="utf-8")
+    if processor.vocabulary is not None:
+        processor.vocabulary.save(partial / VOCABULARY)
     with (partial / CHUNKS).open("w", encoding="utf-8") as handle:
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")

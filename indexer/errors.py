@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from erp_assist.errors import ErpAssistError, IndexCorruptError, IndexNotFoundError
 
-__all__ = ["SourceFormatError", "IndexCorruptError", "IndexNotFoundError", "BuildRefusedError"]
+__all__ = ["SourceFormatError", "IndexCorruptError", "IndexNotFoundError", "BuildRefusedError", "PackError"]
 
 
 class SourceFormatError(ErpAssistError, ValueError):
@@ -13,3 +13,7 @@ class SourceFormatError(ErpAssistError, ValueError):
 
 class BuildRefusedError(ErpAssistError):
     """A build finished but failed verification, so it was not published."""
+
+
+class PackError(ErpAssistError, ValueError):
+    """An ERP vocabulary pack cannot be used; the message names the file, the line and what is wrong."""

@@ -217,6 +217,8 @@ def load_index(path: Path, expected_dimension: int | None = None, settings: Sett
             backend, rows = _milvus_backend(path, manifest, chunks, settings)
         else:
             lexical = LexicalIndex.load(path)
+            if settings is not None:  # a query-time weight: the concept tokens themselves are in the build
+                lexical.concept_weight = settings.vocab_concept_weight
             backend = LocalBackend(lexical, DenseIndex.load(path) if has_vectors(manifest) else None)
             if lexical.n_docs != len(backend):
                 raise IndexCorruptError(f"build {name}: {lexical.n_docs} BM25 rows but {len(backend)} vectors")
@@ -253,6 +255,7 @@ def _milvus_backend(path: Path, manifest: dict[str, Any], chunks: list[Chunk],
     if not store.client.has_collection(block["collection"]):
         raise IndexCorruptError(f"build {path.name}: its Milvus collection {block['collection']} does not exist in "
                                 f"the Milvus at ERP_ASSIST_MILVUS_URI; {_FIX}")
-    backend = MilvusBackend(store, block["collection"], chunks, LexicalIndex.load(path, scorer=False),
-                            int(manifest["embedder"]["dimension"]))
+    stats = LexicalIndex.load(path, scorer=False)
+    stats.concept_weight = settings.vocab_concept_weight
+    backend = MilvusBackend(store, block["collection"], chunks, stats, int(manifest["embedder"]["dimension"]))
     return backend, store.count(block["collection"])

@@ -4,6 +4,10 @@ Raw BM25 scores are unbounded and query-dependent, which makes "is this answer g
 decide. Each Lucene term contribution is at most its idf, so dividing by the sum of the query terms' idf gives
 a score in [0, 1]: the share of the question's evidence that a chunk matches. Query terms the corpus has never
 seen count in that sum with the idf of the rarest known term, so an off-topic question scores low.
+
+Concept tokens of the ERP vocabulary packs (``~purchase_receipt``) count ``concept_weight`` times a plain token
+in both the score and the bound: they say "another vendor's name for the same thing", which is weaker evidence
+than the question's own words.
 """
 
 from __future__ import annotations
@@ -16,15 +20,21 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+# The vocabulary packs' concept-token prefix (indexer.vocab.CONCEPT_PREFIX; not imported: vocab imports text).
+CONCEPT_PREFIX = "~"
+
 __all__ = ["LexicalIndex"]
 
 
 class LexicalIndex:
     """BM25 over pre-tokenized documents plus the document frequencies needed to bound scores."""
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, concept_weight: float = 1.0) -> None:
+        if concept_weight < 0:
+            raise ValueError(f"concept_weight {concept_weight} must be ≥ 0; set ERP_ASSIST_VOCAB_CONCEPT_WEIGHT")
         self.k1 = k1
         self.b = b
+        self.concept_weight = concept_weight
         self._bm25: bm25s.BM25 | None = None
         self.doc_freq: dict[str, int] = {}
         self.n_docs = 0
@@ -46,9 +56,13 @@ class LexicalIndex:
         df = self.doc_freq.get(token, 1)
         return math.log(1 + (self.n_docs - df + 0.5) / (df + 0.5))
 
+    def weight(self, token: str) -> float:
+        """How much a query token counts: 1, or ``concept_weight`` for a concept token."""
+        return self.concept_weight if token.startswith(CONCEPT_PREFIX) else 1.0
+
     def bound(self, query_tokens: list[str]) -> float:
-        """The best BM25 score any chunk could reach for these tokens: the sum of their idf."""
-        return sum(self.idf(t) for t in dict.fromkeys(query_tokens))
+        """The best BM25 score any chunk could reach for these tokens: the sum of their (weighted) idf."""
+        return sum(self.idf(t) * self.weight(t) for t in dict.fromkeys(query_tokens))
 
     def scores(self, query_tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw BM25 scores and bounded scores in [0, 1] for every document."""
@@ -58,7 +72,14 @@ class LexicalIndex:
         if not known:
             zeros = np.zeros(self.n_docs, dtype=np.float32)
             return zeros, zeros
-        raw = np.asarray(self._bm25.get_scores(known), dtype=np.float32)
+        plain = [t for t in known if not t.startswith(CONCEPT_PREFIX)]
+        concepts = [t for t in known if t.startswith(CONCEPT_PREFIX)] if self.concept_weight > 0 else []
+        unique = [t for t in unique if self.weight(t) > 0]
+        raw = np.zeros(self.n_docs, dtype=np.float32)
+        if plain:
+            raw += np.asarray(self._bm25.get_scores(plain), dtype=np.float32)
+        if concepts:
+            raw += self.concept_weight * np.asarray(self._bm25.get_scores(concepts), dtype=np.float32)
         bound = self.bound(unique)
         return raw, np.clip(raw / bound, 0.0, 1.0) if bound > 0 else raw * 0
 
@@ -66,13 +87,13 @@ class LexicalIndex:
         directory.mkdir(parents=True, exist_ok=True)
         if self._bm25 is not None:
             self._bm25.save(str(directory / "bm25"))
-        stats = {"k1": self.k1, "b": self.b, "n_docs": self.n_docs, "doc_freq": self.doc_freq}
+        stats = {"k1": self.k1, "b": self.b, "concept_weight": self.concept_weight, "n_docs": self.n_docs, "doc_freq": self.doc_freq}
         (directory / "lexical.json").write_text(json.dumps(stats, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, *, scorer: bool = True) -> LexicalIndex:
         stats = json.loads((directory / "lexical.json").read_text(encoding="utf-8"))
-        index = cls(k1=stats["k1"], b=stats["b"])
+        index = cls(k1=stats["k1"], b=stats["b"], concept_weight=stats.get("concept_weight", 1.0))
         index.n_docs = stats["n_docs"]
         index.doc_freq = stats["doc_freq"]
         if scorer:

@@ -280,16 +280,26 @@ class MilvusBackend:
         return self._dimension
 
     def _bm25(self, tokens: list[str], k: int, ids: list[str] | None = None) -> list[tuple[int, float]]:
-        unique = [t for t in dict.fromkeys(tokens) if t in self.stats.doc_freq]
+        unique = [t for t in dict.fromkeys(tokens) if t in self.stats.doc_freq and self.stats.weight(t) > 0]
         bound = self.stats.bound(tokens) * (self.stats.k1 + 1)
         if not unique or bound <= 0 or k <= 0:
             return []
+        # Concept tokens of the vocabulary packs weigh ``concept_weight``: searched apart and added, as LexicalIndex
+        # does (a row in one top-k but not the other gets 0 from the other).
+        raw: dict[int, float] = {}
+        for weight in sorted({self.stats.weight(t) for t in unique}):
+            group = [t for t in unique if self.stats.weight(t) == weight]
+            for row, score in self._raw(group, k, ids).items():
+                raw[row] = raw.get(row, 0.0) + weight * score
+        hits = [(row, min(score / bound, 1.0)) for row, score in raw.items()]
+        return sorted((h for h in hits if h[1] > 0), key=lambda h: (-h[1], h[0]))[:k]
+
+    def _raw(self, tokens: list[str], k: int, ids: list[str] | None) -> dict[int, float]:
         options = {"filter": f"id in {json.dumps(ids)}"} if ids is not None else {}
-        found = self.client.search(self.collection, data=[" ".join(map(token_word, unique))], anns_field="bm25",
+        found = self.client.search(self.collection, data=[" ".join(map(token_word, tokens))], anns_field="bm25",
                                    limit=min(k, 16_384), output_fields=["id"], **options)[0]
         # Milvus Lite reports BM25 as a negated distance, a server as the score; either way it is |distance|.
-        hits = [(self._row[h["id"]], min(abs(float(h["distance"])) / bound, 1.0)) for h in found if h["id"] in self._row]
-        return sorted((h for h in hits if h[1] > 0), key=lambda h: (-h[1], h[0]))
+        return {self._row[h["id"]]: abs(float(h["distance"])) for h in found if h["id"] in self._row}
 
     def lexical_top(self, tokens: list[str], k: int) -> list[tuple[int, float]]:
         return self._bm25(tokens, k)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from erp_assist.settings import Settings
+    from indexer.vocab import Vocabulary
 
 __all__ = ["TextProcessor", "normalize", "strip_chat_markup", "DICT_DIR"]
 
@@ -84,19 +85,33 @@ class TextProcessor:
     """Normalizes and tokenizes Chinese ERP text. Heavy parts (jieba, OpenCC) load lazily, once."""
 
     def __init__(self, user_dict: Path | None = None, *, word_weight: int = 1, unigram_weight: int = 2,
-                 bigram_weight: int = 1) -> None:
+                 bigram_weight: int = 1, vocabulary: Vocabulary | None = None) -> None:
         if min(word_weight, unigram_weight, bigram_weight) < 0 or not (word_weight or unigram_weight or bigram_weight):
             raise ValueError("token weights must be ≥ 0 and not all 0; set ERP_ASSIST_BM25_*_WEIGHT")
         self.user_dict = user_dict
         self.word_weight = word_weight
         self.unigram_weight = unigram_weight
         self.bigram_weight = bigram_weight
+        # ERP vocabulary packs (indexer.vocab): vendor terms kept whole, codes by the vendors' patterns, and a
+        # concept token beside every name of a shared concept. None: the generic dictionary only.
+        self.vocabulary = vocabulary
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: int) -> TextProcessor:
+    def from_settings(cls, settings: Settings, vocabulary: Vocabulary | None | bool = True,
+                      **overrides: int) -> TextProcessor:
+        """A processor as configured; ``vocabulary`` True loads the packs the settings choose
+        (``ERP_ASSIST_ERP_VENDORS``, the tenant's own pack), False or None uses none."""
         weights = {"word_weight": settings.bm25_word_weight, "unigram_weight": settings.bm25_unigram_weight,
                    "bigram_weight": settings.bm25_bigram_weight, **overrides}
-        return cls(settings.user_dict, **weights)
+        if vocabulary is True:
+            from indexer.vocab import vocabulary_for_settings
+
+            vocabulary = vocabulary_for_settings(settings)
+        return cls(settings.user_dict, **weights, vocabulary=vocabulary or None)
+
+    @property
+    def vocabulary_fingerprint(self) -> str | None:
+        return self.vocabulary.fingerprint if self.vocabulary is not None else None
 
     @cached_property
     def _converter(self) -> object:
@@ -104,7 +119,9 @@ class TextProcessor:
 
     @cached_property
     def _jieba(self):  # noqa: ANN202 - jieba has no types
-        return _jieba_tokenizer(self.user_dict, tuple(self.synonyms))
+        cjk_words = tuple(w for w in self.vocabulary.words if _CJK.search(w)) if self.vocabulary is not None else ()
+        # ASCII codes and names are kept whole before jieba sees the text; CJK pack words join its dictionary.
+        return _jieba_tokenizer(self.user_dict, (*self.synonyms, *cjk_words))
 
     @cached_property
     def synonyms(self) -> dict[str, str]:
@@ -130,6 +147,8 @@ class TextProcessor:
         best on the golden, Odoo and AFQMC sets)."""
         norm = self.normalize(text)
         tokens: list[str] = []
+        if self.vocabulary is not None:
+            norm, tokens = self._vocabulary_tokens(norm)
         for match in _CODE.finditer(norm):
             code = match.group(0)
             tokens.append(code)
@@ -153,6 +172,28 @@ class TextProcessor:
                 bigrams = [run[i : i + 2] for i in range(len(run) - 1)]
                 tokens.extend([b for b in bigrams if b not in self.stopwords] * self.bigram_weight)
         return tokens
+
+    def _vocabulary_tokens(self, norm: str) -> tuple[str, list[str]]:
+        """Concept tokens of the names in the text, the vendors' codes whole (M7 021 → m7021), multi-word
+        English names whole; returns the text with the codes blanked out for the generic steps."""
+        vocabulary = self.vocabulary
+        assert vocabulary is not None
+        from indexer.vocab import CONCEPT_PREFIX
+
+        tokens = [CONCEPT_PREFIX + concept for concept in vocabulary.concepts_in(norm)]
+        codes = vocabulary.code_spans(norm)
+        for match in vocabulary.term_matches(norm):
+            inside_code = any(start <= match.start < end for start, end in codes)
+            if " " in match.term and not inside_code:  # "goods receipt": jieba would cut it in two
+                tokens.append(match.term.replace(" ", "_"))
+        rest = []
+        last = 0
+        for start, end in codes:
+            tokens.append(norm[start:end].replace(" ", ""))
+            rest.append(norm[last:start])
+            last = end
+        rest.append(norm[last:])
+        return " ".join(rest), tokens
 
     def words(self, text: str) -> set[str]:
         """What ``text`` is about: its codes and its jieba words of two characters or more, stopwords left out
