@@ -62,6 +62,11 @@ def _opencc_t2s() -> object:
     return opencc.OpenCC("t2s")
 
 
+def jieba_pack_words(vocabulary: Vocabulary) -> tuple[str, ...]:
+    """The words of a vocabulary that join jieba's dictionary: those with Chinese characters."""
+    return tuple(w for w in vocabulary.words if _CJK.search(w))
+
+
 @cache
 def _jieba_tokenizer(user_dict: Path | None, extra_words: tuple[str, ...]):  # noqa: ANN202 - jieba has no types
     """One jieba tokenizer per dictionary set and process: its dictionary takes about 70 MB, and processors that
@@ -85,7 +90,8 @@ class TextProcessor:
     """Normalizes and tokenizes Chinese ERP text. Heavy parts (jieba, OpenCC) load lazily, once."""
 
     def __init__(self, user_dict: Path | None = None, *, word_weight: int = 1, unigram_weight: int = 2,
-                 bigram_weight: int = 1, vocabulary: Vocabulary | None = None) -> None:
+                 bigram_weight: int = 1, vocabulary: Vocabulary | None = None,
+                 jieba_words: tuple[str, ...] = ()) -> None:
         if min(word_weight, unigram_weight, bigram_weight) < 0 or not (word_weight or unigram_weight or bigram_weight):
             raise ValueError("token weights must be ≥ 0 and not all 0; set ERP_ASSIST_BM25_*_WEIGHT")
         self.user_dict = user_dict
@@ -95,6 +101,9 @@ class TextProcessor:
         # ERP vocabulary packs (indexer.vocab): vendor terms kept whole, codes by the vendors' patterns, and a
         # concept token beside every name of a shared concept. None: the generic dictionary only.
         self.vocabulary = vocabulary
+        # Words for jieba's dictionary only (no concept tokens): the classifier's processor takes the shipped packs'
+        # words, so it and a served processor with every pack share one dictionary in memory.
+        self.jieba_words = jieba_words
 
     @classmethod
     def from_settings(cls, settings: Settings, vocabulary: Vocabulary | None | bool = True,
@@ -119,9 +128,9 @@ class TextProcessor:
 
     @cached_property
     def _jieba(self):  # noqa: ANN202 - jieba has no types
-        cjk_words = tuple(w for w in self.vocabulary.words if _CJK.search(w)) if self.vocabulary is not None else ()
         # ASCII codes and names are kept whole before jieba sees the text; CJK pack words join its dictionary.
-        return _jieba_tokenizer(self.user_dict, (*self.synonyms, *cjk_words))
+        words = jieba_pack_words(self.vocabulary) if self.vocabulary is not None else self.jieba_words
+        return _jieba_tokenizer(self.user_dict, (*self.synonyms, *words))
 
     @cached_property
     def synonyms(self) -> dict[str, str]:

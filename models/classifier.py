@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from erp_assist.domain import UNKNOWN_MODULE, Classification, Urgency
 from erp_assist.errors import InvalidQuestionError, ModelNotTrainedError
 from indexer.text import TextProcessor, normalize
-from models.taxonomy import Taxonomy
+from models.taxonomy import Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from indexer.embedding import Embedder
@@ -164,11 +164,20 @@ def tune_p1_threshold(p1_probability: np.ndarray, is_p1: np.ndarray, recall_targ
 # Features
 
 
+SHIPPED_TAXONOMY = Path(__file__).with_name("taxonomy.yaml")
+
+
 @cache
 def shared_processor() -> TextProcessor:
     """One jieba + OpenCC instance per process, shared by every classifier and the off-topic gate (loading
     it takes a second and holds jieba's dictionary in memory)."""
-    processor = TextProcessor()
+    from indexer.text import jieba_pack_words
+    from indexer.vocab import available_vendors, load_vocabulary
+
+    # jieba keeps the shipped packs' words whole, as the served processor with every pack does (same dictionary,
+    # loaded once); no concept tokens, and nothing that depends on a tenant's settings.
+    shipped = load_vocabulary(load_taxonomy(SHIPPED_TAXONOMY), tuple(available_vendors()))
+    processor = TextProcessor(jieba_words=jieba_pack_words(shipped))
     processor.warm_up()
     return processor
 

@@ -100,7 +100,7 @@ class TrainingReport:
     by_source_files: dict[str, dict[str, float]] = field(default_factory=dict)
     by_source_skipped: list[str] = field(default_factory=list)  # files that alone hold some label
     p1_recall_target: float = P1_RECALL_TARGET
-    total_seconds: float = 0.0  # the whole comparison: folds, held-out files, final model, report
+    total_seconds: float = 0.0  # the whole comparison: folds, held-out files, final model, plots
 
     @property
     def paths(self) -> list[Path]:
@@ -478,9 +478,9 @@ def train_and_report(
         by_source_files=by_source_files,
         by_source_skipped=by_source_skipped if by_source else [],
         p1_recall_target=p1_recall_target,
+        total_seconds=time.perf_counter() - started,
     )
-    report.total_seconds = time.perf_counter() - started
-    _write_json(report, taxonomy, items, data_dir, module_threshold, report.total_seconds)
+    _write_json(report, taxonomy, items, data_dir, module_threshold, time.perf_counter() - started)
     report.report_md.write_text(_markdown(report, taxonomy, results[chosen].errors, module_threshold), encoding="utf-8")
     progress("report", 1, 1)
     return report

@@ -47,7 +47,8 @@ def test_confidences_are_probabilities(classifier):
 def test_model_for_another_taxonomy_refuses_to_load(trained_classifier_path, tmp_path):
     changed = tmp_path / "taxonomy.yaml"
     text = (ROOT / "models" / "taxonomy.yaml").read_text(encoding="utf-8")
-    changed.write_text(text + "\n# a company edited this\n", encoding="utf-8")
+    # A company relabels a module (a comment or the concepts block would not change what the model predicts).
+    changed.write_text(text.replace("label: 财务\n", "label: 财务会计\n", 1), encoding="utf-8")
     with pytest.raises(ModelNotTrainedError, match="taxonomy"):
         QuestionClassifier.load(trained_classifier_path, load_taxonomy(changed))
 
