@@ -4,7 +4,7 @@ Run (any Python 3.11, no venv needed): python3 bench/first_run.py [--ref HEAD] [
 Clones each git ref of this repository into a temporary directory, runs `make run` there (install, train the
 classifier, build the demo index, answer a question, serve) and polls /readyz. Prints, per ref, the seconds each
 step took (from the timestamps of make's own command lines), the time until the API served, the venv size and
-the serving process's RSS. ``--cold`` installs with an empty package cache (PIP_NO_CACHE_DIR=1). Refs run one
+the serving process's RSS. ``--cold`` installs with no package cache (PIP_NO_CACHE_DIR=1, UV_NO_CACHE=1). Refs run one
 after the other on the same machine, so compare them within one run.
 """
 
@@ -47,7 +47,7 @@ def first_run(ref: str, port: int, cold: bool, workdir: Path, timeout_s: float) 
         (workdir / "shared").symlink_to(shared)
     env = {**os.environ, "ERP_ASSIST_API_PORT": str(port), "HF_HUB_OFFLINE": "1"}
     if cold:
-        env["PIP_NO_CACHE_DIR"] = "1"
+        env["PIP_NO_CACHE_DIR"] = env["UV_NO_CACHE"] = "1"
     started = time.monotonic()
     marks: dict[str, float] = {}
     make = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -102,7 +102,7 @@ def main() -> None:
     print(f"{'ref':>12} " + " ".join(f"{c:>14}" for c in columns))
     for ref, row in rows.items():
         print(f"{ref:>12} " + " ".join(f"{row.get(c, float('nan')):>14.1f}" for c in columns))
-    print("cache:", "cold (PIP_NO_CACHE_DIR=1)" if args.cold else "warm")
+    print("cache:", "cold (PIP_NO_CACHE_DIR=1, UV_NO_CACHE=1)" if args.cold else "warm")
 
 
 if __name__ == "__main__":
