@@ -13,8 +13,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from bench.index_build import _write_synthetic_faq  # noqa: E402
 from bench.synthetic import cpu_note  # noqa: E402
 from erp_assist.settings import Settings  # noqa: E402
-from tests.live_server import free_port  # noqa: E402
+from tests.live_server import serve_cli  # noqa: E402
 
 
 def _status_mb(pid: int, field: str) -> float:
@@ -58,24 +56,10 @@ def measure(size: int, queries: int, workdir: Path, venv: Path) -> dict[str, flo
         for name in ("data_dir", "index_dir", "classifier_path", "gate_path", "database_url", "cache_dir",
                      "rate_limit_per_minute")
     }}
-    port = free_port()
-    cli = shutil.which("erp-assist", path=str(venv / "bin")) or "erp-assist"
-    server = subprocess.Popen([cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
     golden = [json.loads(line)["question"] for line in (ROOT / "eval" / "data" / "golden.jsonl").open(encoding="utf-8")]
     asked = (golden * (queries // len(golden) + 1))[:queries]
-    try:
-        started = time.monotonic()
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None:
-                raise RuntimeError(server.stderr.read().decode()[-2000:])
-            time.sleep(0.2)
+    started = time.monotonic()
+    with serve_cli(env, venv=venv) as (base, server):
         ready_s = time.monotonic() - started
         with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client:
             for question in golden[:20]:  # warm-up
@@ -90,12 +74,6 @@ def measure(size: int, queries: int, workdir: Path, venv: Path) -> dict[str, flo
         return {"chunks": chunks, "ready_s": ready_s, "p50_ms": float(p50), "p95_ms": float(p95),
                 "rss_mb": _status_mb(server.pid, "VmRSS"), "peak_mb": _status_mb(server.pid, "VmHWM"),
                 "torch_mapped": float(torch)}
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def main() -> None:

@@ -5,13 +5,8 @@ one decision per question, and both workers switch to a newly published build.""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +14,7 @@ from sqlalchemy import func, select
 
 from assistant.store import create_key, open_store, questions, reviews
 from indexer.build import build_index
-from tests.live_server import free_port
+from tests.live_server import serve_cli
 
 NEW_FAQ = ("t-fa-1,固定资产卡片如何批量导入？,在【固定资产】→【卡片管理】下载导入模板，填好后点击【批量导入】。,"
            "finance,固定资产,2024-12-02\n")
@@ -38,29 +33,8 @@ def workers(settings, kb_copy, embedder, processor, store_url):
         f"ERP_ASSIST_{name.upper()}": str(getattr(settings, name))
         for name in ("data_dir", "index_dir", "classifier_path", "database_url", "cache_dir", "rate_limit_per_minute")
     }}
-    port = free_port()
-    cli = shutil.which("erp-assist", path=str(Path(sys.executable).parent)) or "erp-assist"
-    server = subprocess.Popen([cli, "serve", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve --workers 2 did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.5)
+    with serve_cli(env, workers=2) as (base, _):
         yield base, settings, keys
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def _post(base: str, key: str, path: str, body: dict) -> httpx.Response:

@@ -4,10 +4,6 @@ embedder — the served process maps no torch. Vectors come back as soon as some
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +12,7 @@ import pytest
 from assistant.store import create_key, open_store
 from indexer.build import build_index
 from indexer.index import load_index
-from tests.live_server import free_port
+from tests.live_server import serve_cli
 
 
 def _lean(settings, **overrides):  # noqa: ANN001, ANN003, ANN202
@@ -75,31 +71,10 @@ def test_the_served_process_maps_no_torch(settings, kb_copy, processor):
         f"ERP_ASSIST_{name.upper()}": str(getattr(settings, name))
         for name in ("data_dir", "index_dir", "classifier_path", "gate_path", "database_url", "cache_dir")
     }}
-    port = free_port()
-    cli = shutil.which("erp-assist", path=str(Path(sys.executable).parent)) or "erp-assist"
-    server = subprocess.Popen([cli, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {server.stderr.read().decode()[-2000:]}")
-            time.sleep(0.3)
+    with serve_cli(env, timeout_s=120) as (base, server):
         answer = httpx.post(f"{base}/v1/suggest", json={"question": "出库的时候说库存不够，可是货架上明明有货"},
                             headers={"X-API-Key": key}, timeout=60)
         assert answer.status_code == 200 and answer.json()["suggestions"][0]["source"]["uri"] == "kb://faq/t-inv-1"
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "libtorch" not in maps
         assert "libfaiss" in maps or "_swigfaiss" in maps  # the check sees shared libraries at all
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
