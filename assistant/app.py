@@ -36,10 +36,12 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.auth import RateLimiter
+from assistant.channels.setup import warn_if_links_unclickable
 from assistant.erp import ErpLookups
 from assistant.erp.metrics import ErpCollector, start_alert_loop
 from assistant.group_metrics import register_group_metrics
 from assistant.routes import admin, channels, health, questions, review, sources, suggest, ui
+from assistant.routes import links as source_links
 from assistant.schemas import public_detail
 from assistant.service import Assistant
 from assistant.store import open_store
@@ -382,6 +384,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _warn_about_open_metrics(settings)
+        warn_if_links_unclickable(settings)
         app.state.store = open_store(settings.database_url, busy_timeout_seconds=settings.store_busy_timeout_seconds)
         app.state.tenants = TenantPool(settings, assistant=assistant).load()
         register_group_metrics(app)
@@ -467,6 +470,7 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     app.include_router(admin.router)
     app.include_router(channels.router)
     app.include_router(ui.router)
+    app.include_router(source_links.router)
     return app
 
 

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.channels import OutgoingReply, make_adapter  # noqa: E402
 from assistant.channels.messages import compose_answer, render_answer  # noqa: E402
+from assistant.links import link_signer  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from erp_assist.settings import Settings  # noqa: E402
 
@@ -38,6 +39,10 @@ def main() -> None:
     settings = Settings()
     settings = settings.model_copy(update={"channel_public_url": args.public_url})
     assistant = Assistant(settings).load()
+    link_for = None
+    if args.public_url:  # the signed links the service sends (key: ERP_ASSIST_LINK_SECRET or link_secret_path)
+        signer = link_signer(settings)
+        link_for = lambda uri: signer.url(args.public_url, tenant=settings.channel_tenant, uri=uri)  # noqa: E731
     adapters = [make_adapter(name, settings) for name in ("wecom", "dingtalk", "feishu")]
     questions = [json.loads(line)["question"] for line in args.golden.read_text(encoding="utf-8").splitlines()
                  if line.strip()]
@@ -48,7 +53,7 @@ def main() -> None:
         if result.off_topic:
             continue
         common = dict(question_id=n + 1, module_label="模块", drafts=settings.channel_reply_drafts,
-                      bot_name=settings.channel_bot_name, public_url=settings.channel_public_url)
+                      bot_name=settings.channel_bot_name, public_url=settings.channel_public_url, link_for=link_for)
         for adapter in adapters:
             title, full = render_answer(result, mention=adapter.mention("expert01"), **common)
             full_size = adapter.size(OutgoingReply(title, full))

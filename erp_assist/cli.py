@@ -948,6 +948,7 @@ def channels_listen() -> None:
     """
     from assistant.channels import ChannelError
     from assistant.channels.longconn import listen
+    from assistant.channels.setup import warn_if_links_unclickable
     from assistant.store import open_store
     from assistant.tenants import TenantPool
 
@@ -955,6 +956,7 @@ def channels_listen() -> None:
     if settings.dingtalk_mode != "stream" and settings.feishu_mode != "websocket":
         raise _fail(ValueError("nothing to listen to: set ERP_ASSIST_DINGTALK_MODE=stream and/or "
                                "ERP_ASSIST_FEISHU_MODE=websocket (the HTTP modes are served by `erp-assist serve`)"), 2)
+    warn_if_links_unclickable(settings)
     pool = TenantPool(settings).load()
     modes = [f"dingtalk={settings.dingtalk_mode}", f"feishu={settings.feishu_mode}"]
     console.print(f"listening ({', '.join(modes)}); answering from tenant {settings.channel_tenant}")

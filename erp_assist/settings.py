@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -212,7 +212,8 @@ class Settings(BaseSettings):
     )
     channel_reply_drafts: int = Field(3, ge=1, le=10, description="Drafts shown in a chat reply")
     channel_public_url: str | None = Field(
-        None, description="Base URL of this service; kb:// source links without a url become <base>/ui/sources?uri=…"
+        None, description="Base URL of this service as group members reach it: kb:// source links without a url "
+        "become signed <base>/s/<token> links (see link_ttl_days); unset = not clickable in chat"
     )
     channel_max_clock_skew_seconds: int = Field(
         300, ge=1, description="Callbacks signed longer ago (or ahead) than this are rejected as replays"
@@ -370,6 +371,19 @@ class Settings(BaseSettings):
         0.15, ge=0.0, le=1.0,
         description="Share of the module decision given to the modules of the vendor names in the question "
                     "(a T-code or document name is strong module evidence); 0: classifier only",
+    )
+
+    # Signed source links in chat replies (issue #16): group members open one source without an API key
+    link_secret: SecretStr | None = Field(
+        None, min_length=16, description="HMAC-SHA256 key that signs the source links sent into chat groups (at "
+        "least 16 characters; the same on every worker); unset = a random key made on first use and kept in "
+        "link_secret_path (mode 0600)",
+    )
+    link_secret_path: Path = Field(
+        Path("var/link-secret"), description="Where the generated link key is kept when link_secret is unset",
+    )
+    link_ttl_days: float = Field(
+        30, gt=0, le=3650, description="How long a source link sent into a chat group opens the source",
     )
 
     @property

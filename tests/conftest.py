@@ -27,6 +27,7 @@ def make_settings(tmp: Path, **overrides) -> Settings:  # noqa: ANN003
         "gate_path": tmp / "models" / "gate.joblib",
         "database_url": f"sqlite:///{tmp / 'erp.db'}",
         "cache_dir": tmp / "cache",
+        "link_secret_path": tmp / "link-secret",  # the signed chat links' key, never the checkout's var/
         # The tests exercise FAISS and the real embedder; a product build computes vectors only when its ranking
         # can use them (tests/indexer/test_lean.py covers that default).
         "dense_vectors": "always",

@@ -120,10 +120,14 @@ def parse_command(text: str) -> Command | None:
     return None
 
 
-def source_link(uri: str, url: str | None, public_url: str | None) -> str | None:
-    """A clickable address for a source: its own web url, else this service's source page, else none."""
+def source_link(uri: str, url: str | None, public_url: str | None,
+                link_for: Callable[[str], str] | None = None) -> str | None:
+    """A clickable address for a source: its own web url, else ``link_for(uri)`` (a signed link that opens
+    without a key, assistant/links.py), else this service's source page (for logged-in users), else none."""
     if web_url(url):
         return url
+    if link_for is not None:
+        return link_for(uri)
     if public_url:
         return f"{public_url.rstrip('/')}/ui/sources?uri={quote(uri, safe='')}"
     return None
@@ -142,7 +146,7 @@ def quoted_question_id(quoted: str | None) -> int | None:
 
 def render_answer(result: SuggestResult, *, question_id: int, module_label: str, drafts: int,
                   bot_name: str, public_url: str | None, mention: str | None,
-                  draft_chars: int = _DRAFT_CHARS) -> tuple[str, str]:
+                  draft_chars: int = _DRAFT_CHARS, link_for: Callable[[str], str] | None = None) -> tuple[str, str]:
     """(title, Markdown) of the bot's answer: the top drafts, each marked 待专家确认, with its source."""
     c = result.classification
     urgent = c.urgency.value == "P1"
@@ -155,7 +159,7 @@ def render_answer(result: SuggestResult, *, question_id: int, module_label: str,
     else:
         lines.append("以下是知识库中的参考草稿，均**待专家确认**：")
         for s in result.suggestions[:drafts]:
-            link = source_link(s.source.uri, s.source.url, public_url)
+            link = source_link(s.source.uri, s.source.url, public_url, link_for)
             name = _short(s.source.title or s.source.uri, 40)
             where = f"[{name}]({link})" if link else f"{name}（`{s.source.uri}`）"
             lines.append(f"\n**{s.rank}. 【待专家确认】** {_short(s.draft, draft_chars)}\n来源：{where}")
@@ -166,16 +170,18 @@ def render_answer(result: SuggestResult, *, question_id: int, module_label: str,
 def compose_answer(result: SuggestResult, *, question_id: int, module_label: str, drafts: int, bot_name: str,
                    public_url: str | None, mention: str | None, urgent_mentions: tuple[str, ...] = (),
                    draft_chars: int = _DRAFT_CHARS, min_draft_chars: int = 40,
-                   fits: Callable[[OutgoingReply], bool] = lambda _: True) -> list[OutgoingReply]:
+                   fits: Callable[[OutgoingReply], bool] = lambda _: True,
+                   link_for: Callable[[str], str] | None = None) -> list[OutgoingReply]:
     """The bot's answer to a question as the messages one platform takes: the full answer when it ``fits``,
     else the same with shorter draft excerpts (halved down to ``min_draft_chars``), else split into several
-    messages (``split_reply``). Every message names the question ("问题 #N")."""
+    messages (``split_reply``). Every message names the question ("问题 #N"). ``link_for`` makes the link of a
+    source without a web url (the channel service's signed links)."""
     urgent = result.classification.urgency.value == "P1"
     chars = draft_chars
     while True:
         title, markdown = render_answer(result, question_id=question_id, module_label=module_label, drafts=drafts,
                                         bot_name=bot_name, public_url=public_url, mention=mention,
-                                        draft_chars=chars)
+                                        draft_chars=chars, link_for=link_for)
         reply = OutgoingReply(title, markdown, urgent_mentions, urgent=urgent)
         if fits(reply) or chars <= min_draft_chars:
             break

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -38,6 +38,7 @@ from assistant.channels.messages import (
     split_reply,
 )
 from assistant.channels.wecom import WeComAdapter
+from assistant.links import SourceLinkSigner, link_signer
 from assistant.service import Assistant
 from assistant.store import (
     ConflictError,
@@ -130,6 +131,19 @@ class ChannelService:
         self._taxonomy: Taxonomy | None = None
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = threading.Lock()
+        self._signer: SourceLinkSigner | None = None
+
+    def source_link_for(self) -> Callable[[str], str] | None:
+        """What a chat reply links a knowledge-base source to: a signed, expiring ``<channel_public_url>/s/…``
+        page of this tenant that opens without a key; None without a public URL (sources stay kb://… text)."""
+        public_url = self.settings.channel_public_url
+        if not public_url:
+            return None
+        with self._lock:
+            if self._signer is None:
+                self._signer = link_signer(self.settings)
+            signer = self._signer
+        return lambda uri: signer.url(public_url, tenant=self.tenant, uri=uri)
 
     def adapter(self, name: str) -> ChannelAdapter:
         if name not in ADAPTERS:
@@ -239,6 +253,7 @@ class ChannelService:
             draft_chars=self.settings.channel_reply_draft_chars,
             min_draft_chars=self.settings.channel_reply_min_draft_chars,
             fits=adapter.fits if adapter is not None else (lambda _: True),
+            link_for=self.source_link_for(),
         )
         if lookup is not None:  # the live data first, the knowledge base's drafts after it
             live = f"**ERP 实时查询**：{lookup.text}"

@@ -52,7 +52,7 @@ from assistant.store import (
     review_stats,
 )
 from assistant.tenants import TenantNotReadyError
-from erp_assist.domain import Decision
+from erp_assist.domain import Chunk, Decision
 from erp_assist.errors import ErpAssistError, InvalidQuestionError
 from indexer.hygiene import Action, FindingKind, duplicate_of
 
@@ -356,8 +356,19 @@ def source(request: Request, uri: str) -> Response:
     if uri in chunks[0].metadata.get("merged_from", ()):  # an entry an expert merged: its keeper answers
         keeper = chunks[0].uri.split("#")[0]
         return RedirectResponse(f"/ui/sources?uri={quote(keeper, safe='')}", status_code=301)
+    return render_source(request, uri, chunks, session)
+
+
+def render_source(request: Request, uri: str, chunks: list[Chunk], session: UiSession | None) -> HTMLResponse:
+    """The read-only page of one source: for a logged-in key here, and for a signed chat link (routes/links.py)
+    with ``session`` None (no menu, nothing else reachable)."""
     url = (chunks[0].url or "") if "#" in uri else (chunks[0].url or "").split("#")[0]
     return _render(request, "source.html", session, uri=uri, chunks=chunks, url=url or None)
+
+
+def render_refusal(request: Request, message: str, status_code: int = 403, title: str = "链接无效") -> HTMLResponse:
+    """A page saying why a signed link did not open (no menu, no way further in)."""
+    return _render(request, "link_refused.html", None, status_code=status_code, message=message, title=title)
 
 
 @router.get("/ask", response_class=HTMLResponse)

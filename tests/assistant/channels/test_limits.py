@@ -49,7 +49,8 @@ def long_answer(service, message, *, assistant, store):
     replies = compose_answer(result, question_id=outcome.question_id, module_label="库存",
                              drafts=service.settings.channel_reply_drafts, bot_name="ERP助手",
                              public_url=service.settings.channel_public_url, mention=None,
-                             draft_chars=service.settings.channel_reply_draft_chars, fits=adapter.fits)
+                             draft_chars=service.settings.channel_reply_draft_chars, fits=adapter.fits,
+                             link_for=service.source_link_for())
     return replace(outcome, result=result, reply=replies[0], more=tuple(replies[1:]))
 
 
@@ -120,9 +121,10 @@ def test_a_send_that_fails_for_good_is_reported_in_the_chat(channel_settings, as
 
 
 def test_every_golden_answer_fits_every_platform(channel_settings, assistant):
-    """The golden questions, answered with a public URL set (SOP links percent-encode Chinese headings):
-    every message of every answer fits WeCom, DingTalk and Feishu."""
+    """The golden questions, answered with a public URL set (signed links carry the uri, Chinese headings
+    included): every message of every answer fits WeCom, DingTalk and Feishu."""
     settings = channel_settings.model_copy(update={"channel_public_url": "https://erp-assist.example.internal"})
+    link_for = ChannelService(settings).source_link_for()
     adapters = [make_adapter(name, settings) for name in ("wecom", "dingtalk", "feishu")]
     longest = dict.fromkeys((a.name for a in adapters), 0)
     golden = [json.loads(line) for line in open("eval/data/golden.jsonl", encoding="utf-8")]
@@ -131,7 +133,8 @@ def test_every_golden_answer_fits_every_platform(channel_settings, assistant):
         for adapter in adapters:
             replies = compose_answer(result, question_id=n + 1, module_label="模块", drafts=3, bot_name="ERP助手",
                                      public_url=settings.channel_public_url, mention=adapter.mention("LiGong"),
-                                     fits=adapter.fits)
+                                     fits=adapter.fits, link_for=link_for)
             assert all(adapter.fits(r) for r in replies)
+            assert "/s/" in replies[0].markdown or "`kb://" not in replies[0].markdown  # links are the signed ones
             longest[adapter.name] = max(longest[adapter.name], *(adapter.size(r) for r in replies))
     assert longest["wecom"] <= 2048 and longest["dingtalk"] <= 20000 and longest["feishu"] <= 30000

@@ -89,3 +89,11 @@ def test_a_quoted_answer_names_its_question():
     assert quoted_question_id("**问题 #12** · 库存 · P2\n以下是知识库中的参考草稿") == 12
     assert quoted_question_id("ERP助手 · 问题 #3") == 3
     assert quoted_question_id("第#3条") is None and quoted_question_id(None) is None
+
+
+def test_a_link_maker_gives_sources_without_a_web_url_their_link():
+    from assistant.channels.messages import source_link
+
+    signed = lambda uri: f"https://erp-assist.example/s/{len(uri)}"  # noqa: E731 - stands in for the signer
+    assert source_link("kb://faq/t-inv-1", None, "https://erp-assist.example", signed) == "https://erp-assist.example/s/16"
+    assert source_link("kb://sop/a", "https://docs.example/sop/a", None, signed) == "https://docs.example/sop/a"
