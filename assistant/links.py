@@ -1,11 +1,12 @@
 """Signed, expiring links to one source of one tenant: what a chat reply links to, so that group members open
 the source (read-only, ``GET /s/<token>``) without an API key or a login.
 
-The token is ``base64url(payload + mac)``: the payload is the expiry (4 bytes, Unix seconds), the tenant id, a
-NUL and the source uri (UTF-8), and the mac the first 16 bytes (128 bits) of HMAC-SHA256 over the payload with
-the server's link key. The uri travels inside the token rather than beside it: base64 of UTF-8 is 4 characters
-per Chinese character where percent-encoding is 9, which keeps replies within WeCom's 2,048 bytes. Changing any
-byte (another tenant, another source, a later expiry) breaks the mac; macs are compared in constant time.
+The token is ``base64url(payload + mac)``: the payload is the expiry (4 bytes, Unix seconds), the tenant id
+(empty for the default tenant), a NUL and the source uri without its ``kb://`` (UTF-8); the mac is the first
+16 bytes (128 bits) of HMAC-SHA256 over the payload with the server's link key. The uri travels inside the
+token rather than beside it: base64 of UTF-8 is 4 characters per Chinese character where percent-encoding is
+9, which keeps replies within WeCom's 2,048 bytes. Changing any byte (another tenant, another source, a later
+expiry) breaks the mac; macs are compared in constant time.
 
 The key is ``link_secret`` when set (the same on every machine serving the links), else a random key made once
 and kept in ``link_secret_path`` with mode 0600, so every worker of one installation signs alike and links
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from erp_assist.errors import ErpAssistError
-from erp_assist.settings import Settings, validate_tenant_id
+from erp_assist.settings import DEFAULT_TENANT, Settings, validate_tenant_id
 
 __all__ = ["LINK_PATH", "LinkRefusedError", "LinkedSource", "SourceLinkSigner", "link_signer", "stored_secret"]
 
@@ -35,6 +36,7 @@ MAC_BYTES = 16  # 128 bits of the HMAC-SHA256: forging one means guessing 2^128 
 MAX_TOKEN_CHARS = 4096  # far above any real source uri; longer input is refused before decoding
 _CONTEXT = b"erp-assist source link v1\0"  # the key signs nothing else with this prefix
 _EXPIRY = struct.Struct(">I")
+KB_SCHEME = "kb://"  # every source a link can name; left out of the token
 
 
 class LinkRefusedError(ErpAssistError):
@@ -82,10 +84,11 @@ class SourceLinkSigner:
     def token(self, *, tenant: str, uri: str, now: float | None = None) -> str:
         """The token of a link to ``uri`` in ``tenant``, valid for ``ttl_seconds`` from ``now``."""
         validate_tenant_id(tenant)
-        if not uri or "\0" in uri:
-            raise ValueError(f"source uri {uri!r} must be non-empty text without NUL characters")
+        if not uri.startswith(KB_SCHEME) or len(uri) == len(KB_SCHEME) or "\0" in uri:
+            raise ValueError(f"source uri {uri!r} must be a knowledge-base uri (kb://…) without NUL characters")
         expires = int(time.time() if now is None else now) + self.ttl_seconds
-        payload = _EXPIRY.pack(expires) + tenant.encode("ascii") + b"\0" + uri.encode("utf-8")
+        named = b"" if tenant == DEFAULT_TENANT else tenant.encode("ascii")
+        payload = _EXPIRY.pack(expires) + named + b"\0" + uri.removeprefix(KB_SCHEME).encode("utf-8")
         return _b64encode(payload + self._mac(payload))
 
     def url(self, public_url: str, *, tenant: str, uri: str, now: float | None = None) -> str:
@@ -109,7 +112,8 @@ class SourceLinkSigner:
         tenant, _, uri = payload[_EXPIRY.size:].partition(b"\0")
         if (time.time() if now is None else now) >= expires:
             raise LinkRefusedError("expired", "链接已过期。请在群里重新提问，或请管理员登录审核页面查看该来源。")
-        return LinkedSource(tenant=tenant.decode("ascii"), uri=uri.decode("utf-8"), expires_at=expires)
+        return LinkedSource(tenant=tenant.decode("ascii") or DEFAULT_TENANT, uri=KB_SCHEME + uri.decode("utf-8"),
+                            expires_at=expires)
 
 
 def stored_secret(path: Path) -> bytes:

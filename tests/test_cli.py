@@ -162,3 +162,17 @@ def test_channels_listen_needs_a_long_connection_mode(settings):
     unconfigured = runner.invoke(app, ["channels", "listen"],
                                  env=_env(settings) | {"ERP_ASSIST_DINGTALK_MODE": "stream"})
     assert unconfigured.exit_code == 1 and "dingtalk_app_key" in unconfigured.output.replace("\n", "")
+
+
+def test_channels_listen_warns_once_that_links_will_not_be_clickable_without_a_public_url(settings, caplog):
+    import logging
+
+    env = _env(settings) | {"ERP_ASSIST_DINGTALK_MODE": "stream", "ERP_ASSIST_DINGTALK_APP_SECRET": "ding-secret"}
+    for public_url, expected in ((None, 1), ("https://erp-assist.example.com", 0)):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            extra = {"ERP_ASSIST_CHANNEL_PUBLIC_URL": public_url} if public_url else {}
+            result = runner.invoke(app, ["channels", "listen"], env=env | extra)
+        assert result.exit_code == 1  # no DingTalk app key: it stops before opening the websocket
+        warned = [r.getMessage() for r in caplog.records if "links in chat will not be clickable" in r.getMessage()]
+        assert len(warned) == expected, warned

@@ -85,15 +85,17 @@ def test_tampered_expired_other_tenant_or_other_source_links_are_403(served, fak
     data = _unb64(token)
     payload, mac = data[:-MAC_BYTES], data[-MAC_BYTES:]
     tenant, _, uri = payload[4:].partition(b"\0")
-    assert tenant == b"default" and uri.startswith(b"kb://")
+    assert tenant == b"" and uri.startswith(b"faq/")  # the default tenant; kb://faq/…
     other_tenant = payload[:4] + b"acme\0" + uri
-    other_source = payload[:4] + b"default\0" + "kb://sop/月末结账".encode()
+    other_source = payload[:4] + b"\0" + "sop/月末结账".encode()
     later = (int.from_bytes(payload[:4], "big") + 86400 * 365).to_bytes(4, "big") + payload[4:]
     flipped = bytearray(data)
     flipped[-1] ^= 1
     signer = link_signer(linked_settings)
+    uri = b"kb://" + uri
     expired = signer.token(tenant="default", uri=uri.decode(), now=time.time() - 31 * 86400)
-    foreign = SourceLinkSigner(b"another-installations-key", ttl_seconds=3600).token(tenant="default", uri=uri.decode())
+    elsewhere = SourceLinkSigner(b"another-installations-key", ttl_seconds=3600)
+    foreign = elsewhere.token(tenant="default", uri=uri.decode())
     cases = {"tampered mac": _b64(bytes(flipped)), "other tenant": _b64(other_tenant + mac),
              "other source": _b64(other_source + mac), "longer life": _b64(later + mac),
              "signed elsewhere": foreign, "truncated": token[:-4], "not base64": token[:10] + "!*" + token[12:],
@@ -166,3 +168,6 @@ def test_links_are_short_enough_for_chat():
     link = signer.url(PUBLIC, tenant="default", uri=uri)
     assert signer.verify(link.rsplit("/", 1)[1]).uri == uri
     assert len(link) < len(f"{PUBLIC}/ui/sources?uri=") + len(uri.encode()) * 3  # shorter than percent-encoding
+    assert signer.verify(signer.token(tenant="acme", uri=uri)).tenant == "acme"
+    with pytest.raises(ValueError, match="kb://"):
+        signer.token(tenant="default", uri="https://docs.example/sop")

@@ -95,5 +95,6 @@ def test_a_link_maker_gives_sources_without_a_web_url_their_link():
     from assistant.channels.messages import source_link
 
     signed = lambda uri: f"https://erp-assist.example/s/{len(uri)}"  # noqa: E731 - stands in for the signer
-    assert source_link("kb://faq/t-inv-1", None, "https://erp-assist.example", signed) == "https://erp-assist.example/s/16"
+    public = "https://erp-assist.example"
+    assert source_link("kb://faq/t-inv-1", None, public, signed) == f"{public}/s/16"
     assert source_link("kb://sop/a", "https://docs.example/sop/a", None, signed) == "https://docs.example/sop/a"
