@@ -71,7 +71,8 @@ def main() -> None:
         print(f"index build, {cpu_note()}, {vectors}")
         print(f"demo+odoo full build   {chunks:6d} chunks  {full_s:7.1f} s  {chunks / full_s:7.1f} chunks/s")
         print(f"incremental (1 file changed): {incremental.manifest['counts']['chunks']} chunks, "
-              f"{incremental.reused_embeddings} vectors reused, {incremental_s:.1f} s")
+              f"{incremental.reused_embeddings} vectors and {incremental.reused_tokens} chunks' tokens reused, "
+              f"{incremental_s:.1f} s")
         print(f"ratio incremental/full: {incremental_s / full_s:.2f}")
 
         if args.synthetic:

@@ -40,6 +40,7 @@ from indexer.lexical import LexicalIndex
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
 from indexer.text import TextProcessor
+from indexer.token_cache import TokenCache
 from indexer.vocab import VOCABULARY
 
 __all__ = [
@@ -66,6 +67,7 @@ class BuildReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     reused_embeddings: int = 0
     seconds: float = 0.0
+    reused_tokens: int = 0  # chunks whose tokens came from the last build's token cache
 
 
 def lexical_tokens(chunk: Chunk, processor: TextProcessor, title_weight: int) -> list[str]:
@@ -151,6 +153,12 @@ def index_chunks(
         return lexical, None, 0
     vectors, reused = _embed(chunks, embedder, cache or {}, progress)
     return lexical, DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold), reused
+
+
+def _tokenize_progress(progress: ProgressCallback | None, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    return lambda done: progress("tokenize", done, total) if done % 200 == 0 or done == total else None
 
 
 def _tokenize(chunks: list[Chunk], processor: TextProcessor, settings: Settings,
@@ -248,7 +256,9 @@ def _build(
     partial = builds / f"{build_id}.partial"
     partial.mkdir(parents=True)
 
-    tokens = _tokenize(chunks, processor, settings, progress)
+    token_cache = TokenCache(settings.cache_dir, settings.tenant, processor, settings.title_weight)
+    tokens = token_cache.tokens(chunks, lambda chunk: lexical_tokens(chunk, processor, settings.title_weight),
+                                _tokenize_progress(progress, len(chunks)))
     store_block: dict = {"kind": settings.vector_store}
     vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
     if settings.vector_store == "milvus":
@@ -335,12 +345,14 @@ def _build(
     _verify(partial, embedder, processor, chunks, settings)
     final = builds / build_id
     os.replace(partial, final)
+    token_cache.save()
     if publish:
         _check_shrink(settings, build_id, len(chunks))
         publish_build(settings, build_id)
     if progress:
         progress("publish", 1, 1)
-    return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started)
+    return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started,
+                       reused_tokens=token_cache.reused)
 
 
 def _embedder_block(embedder: Embedder | None, chunks: list[Chunk], settings: Settings) -> dict:
