@@ -295,6 +295,10 @@ class Settings(BaseSettings):
     # Similarities are TF-IDF cosines over the BM25 token stream (indexer.text), or the embedder's cosine. The
     # defaults were chosen on the dev split of eval/data/hygiene (bench/kb_hygiene.py --tune): paraphrased entries
     # reword the question far more than the answer, so the answer carries most of the weight.
+    hygiene_build_max_entries: int = Field(
+        20_000, ge=0, description="Builds run the hygiene check only up to this many FAQ entries and chat threads "
+        "(its pairs grow with the square); above it, `erp-assist kb check` runs it on its own",
+    )
     hygiene_question_similarity: float = Field(
         0.0, ge=0.0, le=1.0,
         description="Two entries can answer the same question only if their questions are at least this similar "

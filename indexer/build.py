@@ -370,6 +370,10 @@ def _hygiene(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray
     """The hygiene report of what this build serves, as JSON; a bad hygiene.yaml is reported, not fatal (the
     build must not stop over its report)."""
     qa = [d for d in documents if d.source_type in (SourceType.FAQ, SourceType.CHAT)]
+    if len(qa) > settings.hygiene_build_max_entries:
+        # Pairwise similarity grows with the square of the entries: a large KB is checked apart from its builds.
+        return {"error": f"not run in the build: {len(qa)} Q&A entries > ERP_ASSIST_HYGIENE_BUILD_MAX_ENTRIES "
+                         f"({settings.hygiene_build_max_entries}); run `erp-assist kb check`"}
     entry_vectors = None
     if vectors is not None and len(vectors):
         row = {c.uri: i for i, c in enumerate(chunks)}

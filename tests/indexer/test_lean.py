@@ -78,3 +78,10 @@ def test_the_served_process_maps_no_torch(settings, kb_copy, processor):
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "libtorch" not in maps
         assert "libfaiss" in maps or "_swigfaiss" in maps  # the check sees shared libraries at all
+
+
+def test_a_large_kb_leaves_the_hygiene_check_to_kb_check(settings, kb_copy, processor):
+    """The build's hygiene report is skipped, with the reason, above ERP_ASSIST_HYGIENE_BUILD_MAX_ENTRIES."""
+    settings = _lean(settings, data_dir=kb_copy, hygiene_build_max_entries=3)
+    report = build_index(settings, processor=processor)
+    assert "erp-assist kb check" in report.manifest["hygiene"]["error"]

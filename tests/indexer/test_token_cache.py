@@ -45,3 +45,4 @@ def test_an_unreadable_cache_means_tokenizing_again(settings, kb_copy, processor
         cache.write_text("{not json\n", encoding="utf-8")
     again = build_index(settings, processor=processor)
     assert again.reused_tokens == 0 and again.manifest["counts"]["chunks"] > 0
+
