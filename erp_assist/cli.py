@@ -235,7 +235,7 @@ def serve(
                        "PROMETHEUS_MULTIPROC_DIR": metrics_dir})
     try:
         uvicorn.run("assistant.app:create_app", factory=True, workers=workers, host=host, port=port,
-                    log_level="info")
+                    log_level="info", timeout_worker_healthcheck=settings.api_worker_healthcheck_seconds)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 

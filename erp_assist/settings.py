@@ -196,6 +196,11 @@ class Settings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Bind address of `erp-assist serve`")
     api_port: int = Field(8000, ge=1, le=65535)
+    api_worker_healthcheck_seconds: int = Field(
+        30, ge=1, description="`serve --workers N`: seconds a worker may take to answer the supervisor's health "
+        "check before it is killed and restarted (uvicorn's default, 5, killed busy workers switching builds on a "
+        "loaded 2-core machine: their open requests were reset)",
+    )
 
     # Chat channels
     channel_chat_dir: Path | None = Field(
