@@ -27,8 +27,7 @@ from erp_assist.domain import (
 from erp_assist.errors import ErpAssistError, ModelNotTrainedError
 from erp_assist.settings import Settings
 from indexer.embedding import Embedder
-from indexer.errors import IndexCorruptError
-from indexer.index import KnowledgeIndex, current_build_dir, load_index
+from indexer.index import KnowledgeIndex, check_embedder_dimension, current_build_dir, load_index
 from indexer.retrieval import FusionConfig, Retriever
 from indexer.text import TextProcessor, strip_chat_markup
 from indexer.vocab import Vocabulary
@@ -210,11 +209,7 @@ class Assistant:
         ``None`` for a BM25-only build or a dense weight of 0, so serving never imports torch for nothing."""
         if not index.has_vectors or FusionConfig.from_settings(self.settings, index.manifest).dense_weight <= 0:
             return None
-        if self.embedder.dimension != index.backend.dimension:
-            raise IndexCorruptError(
-                f"build {index.build_id}: built with {index.manifest['embedder'].get('name')} (dimension "
-                f"{index.backend.dimension}), but the configured embedder has dimension {self.embedder.dimension}; "
-                "rebuild the index or set ERP_ASSIST_EMBEDDER back")
+        check_embedder_dimension(index, self.embedder.dimension)
         return self.embedder
 
     def _abstention_model(self, index: KnowledgeIndex) -> AbstentionModel | None:

@@ -163,11 +163,12 @@ def _tokenize_progress(progress: ProgressCallback | None, total: int) -> Callabl
 
 def _tokenize(chunks: list[Chunk], processor: TextProcessor, settings: Settings,
               progress: ProgressCallback | None) -> list[list[str]]:
+    report = _tokenize_progress(progress, len(chunks))
     tokens = []
     for i, chunk in enumerate(chunks, start=1):
         tokens.append(lexical_tokens(chunk, processor, settings.title_weight))
-        if progress and (i % 200 == 0 or i == len(chunks)):
-            progress("tokenize", i, len(chunks))
+        if report:
+            report(i)
     return tokens
 
 
@@ -261,6 +262,7 @@ def _build(
                                 _tokenize_progress(progress, len(chunks)))
     store_block: dict = {"kind": settings.vector_store}
     vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
+    dense: DenseIndex | None = None
     if settings.vector_store == "milvus":
         lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens, scorer=False)
         backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
@@ -273,7 +275,6 @@ def _build(
         )
     else:
         lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens)
-        dense = None
         reused = 0
         if embedder is not None:
             vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
@@ -333,7 +334,7 @@ def _build(
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_record(), ensure_ascii=False) + "\n")
     lexical.save(partial)
-    if isinstance(backend, LocalBackend) and dense is not None:
+    if dense is not None:
         dense.save(partial)
     # The manifest is written last: a directory without one is by definition incomplete. It seals the files
     # written above, so the verification below and every later load see exactly these bytes.

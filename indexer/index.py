@@ -28,6 +28,7 @@ __all__ = [
     "MANIFEST",
     "KnowledgeIndex",
     "build_file_checksums",
+    "check_embedder_dimension",
     "current_build_dir",
     "has_vectors",
     "load_index",
@@ -235,12 +236,20 @@ def load_index(path: Path, expected_dimension: int | None = None, settings: Sett
         )
     if backend.dimension != dimension:
         raise IndexCorruptError(f"build {name}: vectors have dimension {backend.dimension}, manifest says {dimension}")
-    if expected_dimension is not None and has_vectors(manifest) and expected_dimension != backend.dimension:
+    index = KnowledgeIndex(path=path, manifest=manifest, chunks=chunks, backend=backend)
+    if expected_dimension is not None:
+        check_embedder_dimension(index, expected_dimension)
+    return index
+
+
+def check_embedder_dimension(index: KnowledgeIndex, configured: int) -> None:
+    """Refuse to search a build's vectors with an embedder of another dimension (a build without vectors passes)."""
+    if index.has_vectors and configured != index.backend.dimension:
         raise IndexCorruptError(
-            f"build {name}: built with {manifest['embedder'].get('name')} (dimension {backend.dimension}), but the "
-            f"configured embedder has dimension {expected_dimension}; rebuild the index or set ERP_ASSIST_EMBEDDER back"
+            f"build {index.path.name}: built with {index.manifest['embedder'].get('name')} (dimension "
+            f"{index.backend.dimension}), but the configured embedder has dimension {configured}; rebuild the index "
+            "or set ERP_ASSIST_EMBEDDER back"
         )
-    return KnowledgeIndex(path=path, manifest=manifest, chunks=chunks, backend=backend)
 
 
 def _milvus_backend(path: Path, manifest: dict[str, Any], chunks: list[Chunk],
