@@ -12,7 +12,7 @@ from pathlib import Path
 from sklearn.metrics import confusion_matrix
 
 from erp_assist import __version__
-from erp_assist.domain import Classification, SuggestResult
+from erp_assist.domain import Classification, Hit, SuggestResult
 from erp_assist.settings import Settings
 from eval.dataset import GoldenQuestion, load_dataset, load_second_annotator
 from eval.metrics import abstention_metrics, classification_metrics, percentiles, retrieval_metrics
@@ -26,7 +26,9 @@ from eval.systems import (
     ranked_sources,
     with_vectors,
 )
-from indexer.embedding import INSTALL_HINT, transformers_installed
+from indexer.embedding import INSTALL_HINT, Embedder, transformers_installed
+from indexer.index import KnowledgeIndex
+from indexer.text import TextProcessor
 
 __all__ = ["DatasetResult", "EvalReport", "run_eval", "evaluate_retrieval", "DEFAULT_DATASET", "ranked_sources"]
 
@@ -107,14 +109,8 @@ def _golden(settings: Settings, dataset_path: Path, assistant, on_progress: Prog
 
     processor = assistant.serving.retriever.processor
     vectors = with_vectors(index, assistant.embedder, processor, settings, _embed_progress(name, on_progress))
-    if vectors is not None:
-        assistant.embedder.prime([q.question for q in questions])
-    systems = our_systems(index, processor, assistant.embedder, settings, hybrid=served_hybrid, vectors=vectors)
-    if vectors is not None and peers_installed():
-        systems.insert(-1, langchain_system(vectors, assistant.embedder))
-    metrics, by_module, _ = evaluate_retrieval(systems, questions, on_progress, f"{name}: retrieval")
-    if vectors is not None:
-        assistant.embedder.prime([])
+    metrics, by_module, _ = _compare(index, vectors, processor, assistant.embedder, settings, questions, name,
+                                     on_progress, hybrid=served_hybrid)
 
     gold_m = [q.module for q in questions if q.module]
     pred_m = [results[q.id].classification.module for q in questions if q.module]
@@ -192,6 +188,25 @@ def _second_annotator_agreement(
     return out
 
 
+def _compare(index: KnowledgeIndex, vectors: KnowledgeIndex | None, processor: TextProcessor,
+             embedder: Embedder | None, settings: Settings, questions: list[GoldenQuestion], name: str,
+             on_progress: ProgressCallback | None, hybrid: Callable[[str], list[Hit]] | None = None,
+             ) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]], dict[str, list[float]]]:
+    """Our systems and, where ``vectors`` (the same chunks with vectors) allow, dense-only and the LangChain
+    peer, side by side on ``questions``; the questions' vectors are computed once for all of them."""
+    dense = vectors is not None and embedder is not None
+    if dense:
+        embedder.prime([q.question for q in questions])  # type: ignore[union-attr]
+    try:
+        systems = our_systems(index, processor, embedder, settings, hybrid=hybrid, vectors=vectors)
+        if dense and peers_installed():
+            systems.insert(-1, langchain_system(vectors, embedder))  # type: ignore[arg-type]
+        return evaluate_retrieval(systems, questions, on_progress, f"{name}: retrieval")
+    finally:
+        if dense:
+            embedder.prime([])  # type: ignore[union-attr]
+
+
 def _embed_progress(name: str, on_progress: ProgressCallback | None) -> ProgressCallback:
     def progress(stage: str, done: int, total: int) -> None:
         if on_progress and stage == "embed":
@@ -207,15 +222,8 @@ def _public(benchmark: Benchmark, settings: Settings, assistant, on_progress: Pr
     cache = settings.cache_dir / "embeddings" / f"{benchmark.name}-{slug}-{benchmark.sha256[:16]}.npz"
     index = in_memory_index(benchmark.chunks, embedder, assistant.processor, settings,
                             _embed_progress(benchmark.name, on_progress), cache)
-    if embedder is not None:
-        embedder.prime([q.question for q in benchmark.questions])
-    systems = our_systems(index, assistant.processor, embedder, settings)
-    if embedder is not None and peers_installed():
-        systems.insert(-1, langchain_system(index, embedder))
-    metrics, by_module, latency = evaluate_retrieval(systems, benchmark.questions, on_progress,
-                                                     f"{benchmark.name}: retrieval")
-    if embedder is not None:
-        embedder.prime([])
+    metrics, by_module, latency = _compare(index, index if embedder is not None else None, assistant.processor,
+                                           embedder, settings, benchmark.questions, benchmark.name, on_progress)
     return DatasetResult(
         name=benchmark.name,
         sha256=benchmark.sha256,
