@@ -120,9 +120,12 @@ def index(
     table.add_row("聊天线程 已解决 / 未解决", f"{manifest['counts']['chat_threads_resolved']} / "
                   f"{manifest['counts']['chat_threads_unresolved']}")
     table.add_row("复用向量 (未变更 chunk)", str(report.reused_embeddings))
+    table.add_row("复用分词 (未变更 chunk)", str(report.reused_tokens))
     table.add_row("跳过的文件", str(len(report.skipped)))
     table.add_row("耗时 (s)", f"{report.seconds:.1f}")
     console.print(table)
+    stages = (f"{stage} {seconds:.2f} s" for stage, seconds in report.stage_seconds.items() if seconds >= 0.005)
+    console.print("耗时分布: " + " · ".join(stages))
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
     if not manifest["embedder"]["name"]:

@@ -18,7 +18,8 @@ class Settings(BaseSettings):
     # Where things live
     data_dir: Path = Field(Path("data/demo"), description="Knowledge-base sources: faq.csv, sops/, chats/")
     index_dir: Path = Field(Path("var/index"), description="Published index builds and the current pointer")
-    cache_dir: Path = Field(Path("var/cache"), description="Reusable caches (embeddings of benchmark corpora)")
+    cache_dir: Path = Field(Path("var/cache"), description="Reusable caches: what the last build read, chunked "
+                            "and tokenized; embeddings of benchmark corpora")
     classifier_path: Path = Field(Path("var/models/classifier.joblib"), description="Trained classifier file")
     classifier_data_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "models" / "data" / "train",

@@ -35,12 +35,12 @@ from indexer.index import (
     CHUNKS, CURRENT, FORMAT_VERSION, MANIFEST, KnowledgeIndex, current_build_dir, load_index, seal_manifest,
     vector_store, verify_build_files,
 )
-from indexer.hygiene import HygieneInputs, apply_curation, check_knowledge_base
-from indexer.lexical import LexicalIndex
+from indexer.hygiene import HygieneInputs, apply_curation, check_knowledge_base, scored_pairs, scored_pairs_key
+from indexer.lexical import LexicalIndex, chunk_term_counts, expand
 from indexer.loaders import FaqColumns, SkippedFile, load_sources
 from models.taxonomy import load_taxonomy
 from indexer.text import TextProcessor
-from indexer.token_cache import TokenCache
+from indexer.build_cache import BuildCache
 from indexer.vocab import VOCABULARY
 
 __all__ = [
@@ -67,14 +67,27 @@ class BuildReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     reused_embeddings: int = 0
     seconds: float = 0.0
-    reused_tokens: int = 0  # chunks whose tokens came from the last build's token cache
+    reused_tokens: int = 0  # chunks whose tokens came from the last build's cache (no text tokenized again)
+    cache_hits: dict[str, int] = field(default_factory=dict)  # indexer.build_cache.BuildCache.hits
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # where the time went, stage by stage
+
+
+class _Stopwatch:
+    """Seconds per build stage: each ``lap`` charges the time since the last one to a stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
 
 
 def lexical_tokens(chunk: Chunk, processor: TextProcessor, title_weight: int) -> list[str]:
-    """BM25 tokens of a chunk: its title (FAQ question, heading path) and the FAQ's alternate questions count
-    ``title_weight`` times, the body once."""
-    questions = [chunk.title, *chunk.metadata.get("alternates", [])]
-    return [t for q in questions for t in processor.tokenize(q)] * title_weight + processor.tokenize(chunk.text)
+    """BM25 tokens of a chunk (``chunk_term_counts``), grouped by term."""
+    return expand(chunk_term_counts(chunk, lambda text: Counter(processor.tokenize(text)), title_weight))
 
 
 def _with_learned(documents: list[Document], extra: list[Document], alternates: dict[str, list[str]]) -> list[Document]:
@@ -215,6 +228,7 @@ def _build(
     hygiene: HygieneInputs | None = None,
 ) -> BuildReport:
     started = time.perf_counter()
+    watch = _Stopwatch()
     # A build whose ranking cannot use vectors computes none, so it loads no embedder (and no torch).
     vectors_wanted = settings.builds_vectors
     if vectors_wanted:
@@ -225,6 +239,7 @@ def _build(
     else:
         embedder = None
     processor = processor or TextProcessor.from_settings(settings)
+    cache = BuildCache(settings.cache_dir, settings.tenant, processor, settings.title_weight)
 
     loaded = load_sources(
         settings.data_dir,
@@ -234,14 +249,17 @@ def _build(
         sender_names=settings.chat_sender_names,
         modules=frozenset(load_taxonomy(settings.taxonomy_path).module_ids),
         tz=timezone(timedelta(hours=settings.chat_utc_offset_hours)),
+        file_cache=cache.file_documents,
     )
     if progress:
         progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
+    watch.lap("load")
     documents = _with_learned(loaded.documents, *learned) if learned else loaded.documents
     hygiene = hygiene or HygieneInputs()
     # Experts' resolutions of hygiene findings: merged entries fold into their keeper, retired sources stay out.
     documents, curated = apply_curation(documents, hygiene.curation)
-    chunks = chunk_documents(documents, settings.chunk_size, settings.chunk_overlap)
+    chunks = chunk_documents(documents, chunker=lambda document: cache.document_chunks(
+        document, settings.chunk_size, settings.chunk_overlap))
     if not chunks:
         raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
     untagged = [i for i, c in enumerate(chunks) if not c.module]
@@ -249,6 +267,7 @@ def _build(
         labels = module_tagger([chunks[i].search_text for i in untagged])
         for i, label in zip(untagged, labels):
             chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, MODULE_INFERRED: True})
+    watch.lap("chunk")
 
     corpus_hash = hashlib.sha256("".join(sorted(c.id for c in chunks)).encode()).hexdigest()
     now = datetime.now(timezone.utc)
@@ -257,15 +276,15 @@ def _build(
     partial = builds / f"{build_id}.partial"
     partial.mkdir(parents=True)
 
-    token_cache = TokenCache(settings.cache_dir, settings.tenant, processor, settings.title_weight)
-    tokens = token_cache.tokens(chunks, lambda chunk: lexical_tokens(chunk, processor, settings.title_weight),
-                                _tokenize_progress(progress, len(chunks)))
+    term_counts = cache.chunk_counts(chunks, _tokenize_progress(progress, len(chunks)))
+    watch.lap("tokenize")
     store_block: dict = {"kind": settings.vector_store}
     vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
     dense: DenseIndex | None = None
     if settings.vector_store == "milvus":
-        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens, scorer=False)
-        backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
+        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit_counts(term_counts, scorer=False)
+        backend, written = _write_milvus(settings, build_id, chunks, [expand(c) for c in term_counts], lexical,
+                                         embedder, progress)
         reused = len(chunks) - written.embedded
         store_block.update(
             uri=settings.milvus_uri, tenant=settings.tenant, collection=written.collection,
@@ -274,15 +293,18 @@ def _build(
             truncated_token_fields=written.truncated,
         )
     else:
-        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit(tokens)
+        lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit_counts(term_counts)
+        watch.lap("bm25")
         reused = 0
         if embedder is not None:
             vectors, reused = _embed(chunks, embedder, _cached_vectors(settings, embedder.name), progress)
             dense = DenseIndex(vectors, hnsw_threshold=settings.hnsw_threshold)
         backend = LocalBackend(lexical, dense)
+    watch.lap("vectors")
 
-    hygiene_report = _hygiene(documents, chunks, vectors, settings, processor, hygiene)
+    hygiene_report = _hygiene(documents, chunks, vectors, embedder, settings, processor, hygiene, cache)
     (partial / HYGIENE).write_text(json.dumps(hygiene_report, ensure_ascii=False, indent=1), encoding="utf-8")
+    watch.lap("hygiene")
     manifest = {
         "format_version": FORMAT_VERSION,
         "build_id": build_id,
@@ -323,6 +345,7 @@ def _build(
         manifest["fusion"] = tuned
         if progress:
             progress("tune", 1, 1)
+        watch.lap("tune")
     for name, content in beside.items():
         if Path(name).name != name or name in (MANIFEST, CHUNKS):
             raise ValueError(f"the fusion tuner asked for a build file named {name!r}; use a plain new file "
@@ -342,34 +365,39 @@ def _build(
     (partial / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     if progress:
         progress("write", 1, 1)
+    watch.lap("write")
 
-    _verify(partial, embedder, processor, chunks, settings)
+    _verify(partial, embedder, chunks, term_counts, settings)
     final = builds / build_id
     os.replace(partial, final)
-    token_cache.save()
+    watch.lap("verify")
+    cache.save()
     if publish:
         _check_shrink(settings, build_id, len(chunks))
         publish_build(settings, build_id)
     if progress:
         progress("publish", 1, 1)
+    watch.lap("publish")
     return BuildReport(build_id, final, manifest, loaded.skipped, reused, time.perf_counter() - started,
-                       reused_tokens=token_cache.reused)
+                       reused_tokens=cache.hits["chunks"], cache_hits=dict(cache.hits), stage_seconds=watch.seconds)
 
 
 def _embedder_block(embedder: Embedder | None, chunks: list[Chunk], settings: Settings) -> dict:
     if embedder is None:
+        why = ("vectors are switched off" if settings.dense_vectors == "never" else
+               "this build's ranking gives vectors no weight (dense_weight unset or 0, no validation_set to choose "
+               "one)")
         return {"name": None, "dimension": 0,
-                "reason": f"ERP_ASSIST_DENSE_VECTORS={settings.dense_vectors}: this build's ranking gives vectors no "
-                          "weight (dense_weight unset or 0, no validation_set to choose one), so none were computed"}
+                "reason": f"ERP_ASSIST_DENSE_VECTORS={settings.dense_vectors}: {why}, so none were computed"}
     sample = [c.search_text for c in chunks[:500]]
     return {"name": embedder.name, "dimension": embedder.dimension,
             "unknown_token_rate": round(embedder.unknown_token_rate(sample), 4)}
 
 
-def _hygiene(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray | None, settings: Settings,
-             processor: TextProcessor, inputs: HygieneInputs) -> dict:
+def _hygiene(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray | None, embedder: Embedder | None,
+             settings: Settings, processor: TextProcessor, inputs: HygieneInputs, cache: BuildCache) -> dict:
     """The hygiene report of what this build serves, as JSON; a bad hygiene.yaml is reported, not fatal (the
-    build must not stop over its report)."""
+    build must not stop over its report). Its pairwise scores come from ``cache`` when no Q&A entry changed."""
     qa = [d for d in documents if d.source_type in (SourceType.FAQ, SourceType.CHAT)]
     if len(qa) > settings.hygiene_build_max_entries:
         # Pairwise similarity grows with the square of the entries: a large KB is checked apart from its builds.
@@ -383,19 +411,22 @@ def _hygiene(documents: list[Document], chunks: list[Chunk], vectors: np.ndarray
             if entry_vectors is not None:
                 entry_vectors = entry_vectors / np.maximum(np.linalg.norm(entry_vectors, axis=1, keepdims=True),
                                                            1e-12)
+    vectors_by = embedder.name if entry_vectors is not None and embedder is not None else None
+    pairs = cache.pairs(scored_pairs_key(qa, settings, vectors_by), lambda: scored_pairs(
+        qa, settings, processor, entry_vectors=entry_vectors, tokenize=cache.text_tokens))
     try:
         report = check_knowledge_base(documents, settings, processor, usage=inputs.usage,
                                       usage_since=inputs.usage_since, entry_vectors=entry_vectors,
-                                      curation=inputs.curation)
+                                      curation=inputs.curation, pairs=pairs)
     except ValueError as exc:
         return {"error": str(exc)}
     return report.to_dict()
 
 
-def _verify(path: Path, embedder: Embedder | None, processor: TextProcessor, chunks: list[Chunk],
+def _verify(path: Path, embedder: Embedder | None, chunks: list[Chunk], term_counts: list[dict[str, int]],
             settings: Settings) -> None:
     """Load the new build back (row counts must match the manifest) and probe it: for every module, the first
-    chunk's own text must find that chunk in BM25's top 10 and its vector (if any) must have a nearest
+    chunk's own terms must find that chunk in BM25's top 10 and its vector (if any) must have a nearest
     neighbour."""
     index = load_index(path, expected_dimension=embedder.dimension if embedder else None, settings=settings)
     backend = index.backend
@@ -403,7 +434,7 @@ def _verify(path: Path, embedder: Embedder | None, processor: TextProcessor, chu
     for row, chunk in enumerate(chunks):
         probes.setdefault(chunk.module or "unknown", row)
     for module, row in sorted(probes.items()):
-        top = [r for r, _ in backend.lexical_top(processor.tokenize(chunks[row].search_text), 10)]
+        top = [r for r, _ in backend.lexical_top(list(term_counts[row]), 10)]
         if row not in top:
             raise BuildRefusedError(f"verification failed: the {module} probe ({chunks[row].uri}) did not find itself")
         if index.has_vectors and not backend.dense_top(backend.vectors([row])[0], 1):

@@ -8,6 +8,7 @@ path as title and the deepest heading's slug as anchor, so its link opens the ri
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
@@ -85,10 +86,13 @@ def chunk_document(document: Document, chunk_size: int = 400, chunk_overlap: int
     return chunks
 
 
-def chunk_documents(documents: list[Document], chunk_size: int = 400, chunk_overlap: int = 40) -> list[Chunk]:
-    """All chunks of all documents, duplicates (same content id) dropped."""
+def chunk_documents(documents: list[Document], chunk_size: int = 400, chunk_overlap: int = 40,
+                    chunker: Callable[[Document], list[Chunk]] | None = None) -> list[Chunk]:
+    """All chunks of all documents, duplicates (same content id) dropped. ``chunker``: ``chunk_document`` with
+    these sizes behind a cache (a build's ``BuildCache``)."""
+    chunker = chunker or (lambda document: chunk_document(document, chunk_size, chunk_overlap))
     chunks: dict[str, Chunk] = {}
     for document in documents:
-        for chunk in chunk_document(document, chunk_size, chunk_overlap):
+        for chunk in chunker(document):
             chunks.setdefault(chunk.id, chunk)
     return list(chunks.values())

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -32,6 +32,7 @@ import yaml
 
 from erp_assist.domain import Document, SourceType
 from erp_assist.settings import Settings
+from erp_assist.yamlio import load_yaml
 from indexer.text import TextProcessor, normalize
 
 __all__ = [
@@ -303,7 +304,7 @@ def load_rules(settings: Settings, path: Path | None = None) -> HygieneRules:
     if not path.is_file():
         return rules
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not readable YAML ({exc}); expected max_age_days, unused_days, retired") from exc
     if not isinstance(data, dict):
@@ -330,10 +331,10 @@ def _is_qa(document: Document) -> bool:
     return document.source_type in (SourceType.FAQ, SourceType.CHAT)
 
 
-def _tfidf(texts: Sequence[str], processor: TextProcessor):  # noqa: ANN202 - a scipy sparse matrix
+def _tfidf(texts: Sequence[str], tokenize: Callable[[str], list[str]]):  # noqa: ANN202 - a scipy sparse matrix
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    vectorizer = TfidfVectorizer(analyzer=lambda text: processor.tokenize(text), sublinear_tf=True, norm="l2")
+    vectorizer = TfidfVectorizer(analyzer=tokenize, sublinear_tf=True, norm="l2")
     return vectorizer.fit_transform(texts)
 
 
@@ -343,16 +344,18 @@ def _question_text(document: Document) -> str:
 
 def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floor: float = 0.3,
                 entry_vectors: np.ndarray | None = None, dense_floor: float = 1.01, question_weight: float = 1.0,
-                min_pair: float = 0.0) -> list[PairScore]:
+                min_pair: float = 0.0, tokenize: Callable[[str], list[str]] | None = None) -> list[PairScore]:
     """Question/answer similarities of every pair of Q&A entries whose question similarity (lexical) reaches
     ``floor`` and whose question/answer similarity weighted by ``question_weight`` reaches ``min_pair``, or
     whose dense cosine reaches ``dense_floor`` (only such pairs are kept: a large KB has millions of others).
     ``entry_vectors``: the build's unit vectors of the documents (question and answer: a FAQ entry or chat thread
-    is one chunk), one per document, in order."""
+    is one chunk), one per document, in order. ``tokenize``: the processor's tokenizer behind a cache (a build's
+    ``BuildCache``), by default ``processor.tokenize``."""
     if len(documents) < 2:
         return []
-    questions = _tfidf([_question_text(d) for d in documents], processor)
-    answers = _tfidf([d.text for d in documents], processor)
+    tokenize = tokenize or processor.tokenize
+    questions = _tfidf([_question_text(d) for d in documents], tokenize)
+    answers = _tfidf([d.text for d in documents], tokenize)
     pairs: list[PairScore] = []
     block = 1000
     for start in range(0, len(documents), block):
@@ -371,6 +374,24 @@ def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floo
                                        round(float(answer_sims[offset][j]), 4),
                                        round(float(dense[offset][j]), 4) if dense is not None else None))
     return pairs
+
+
+def scored_pairs(qa: Sequence[Document], settings: Settings, processor: TextProcessor, *,
+                 entry_vectors: np.ndarray | None = None, tokenize: Callable[[str], list[str]] | None = None
+                 ) -> list[PairScore]:
+    """``score_pairs`` of the FAQ/chat documents with the settings' thresholds: what ``check_knowledge_base``
+    reads. Its result depends only on what ``scored_pairs_key`` names."""
+    return score_pairs(qa, processor, floor=settings.hygiene_question_similarity, entry_vectors=entry_vectors,
+                       dense_floor=settings.hygiene_dense_similarity, question_weight=settings.hygiene_question_weight,
+                       min_pair=settings.hygiene_pair_similarity, tokenize=tokenize)
+
+
+def scored_pairs_key(qa: Sequence[Document], settings: Settings, vectors_by: str | None) -> tuple:
+    """Everything ``scored_pairs`` depends on besides the tokenizer: the entries' content, the thresholds, and
+    the embedder that made ``entry_vectors`` (None: no vectors)."""
+    return ("scored_pairs", [(d.uri, d.title, d.text) for d in qa], settings.hygiene_question_similarity,
+            settings.hygiene_dense_similarity, settings.hygiene_question_weight, settings.hygiene_pair_similarity,
+            vectors_by)
 
 
 def _dice(a: str, b: str) -> float:
@@ -536,7 +557,8 @@ def check_knowledge_base(
     edit-rate checks need it. ``entry_vectors``: the build's unit vectors of the FAQ/chat documents, in the order
     they appear in ``documents``, for the dense side of the duplicate check. ``curation``: pairs and sources
     experts chose to keep are not raised again. ``pairs``: ``score_pairs`` of the FAQ/chat documents computed
-    once (with a floor no higher than the settings'), when several settings are tried on one KB.
+    once (with a floor no higher than the settings'), when several settings are tried on one KB, or kept from
+    the last build (``scored_pairs``).
     """
     usage = usage or {}
     curation = curation or Curation()
@@ -548,10 +570,7 @@ def check_knowledge_base(
     by_uri = {d.uri: d for d in documents}
     report = HygieneReport(checked=len(documents))
     if pairs is None:
-        pairs = score_pairs(qa, processor, floor=settings.hygiene_question_similarity, entry_vectors=entry_vectors,
-                            dense_floor=settings.hygiene_dense_similarity,
-                            question_weight=settings.hygiene_question_weight,
-                            min_pair=settings.hygiene_pair_similarity)
+        pairs = scored_pairs(qa, settings, processor, entry_vectors=entry_vectors)
     duplicate_edges: list[PairScore] = []
     for pair in pairs:
         if not _same_question(pair, settings) or frozenset((pair.left, pair.right)) in curation.kept_pairs:
@@ -622,7 +641,7 @@ def _stale(documents: Sequence[Document], rules: HygieneRules, settings: Setting
         day = _parse_day(doc.updated_at)
         if rules.max_age_days and day is not None and (today - day).days > rules.max_age_days:
             reasons.append(StaleReason("age", f"更新于 {day.isoformat()}，已超过 {rules.max_age_days} 天"))
-        text = normalize(f"{doc.title}\n{doc.text}")
+        text = normalize(f"{doc.title}\n{doc.text}") if retired else ""
         for term, lowered in retired:
             if lowered and lowered in text:
                 reasons.append(StaleReason("retired", f"提到已停用的「{term}」"))

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 
 from erp_assist.domain import Document, SourceType
+from erp_assist.yamlio import load_yaml
 from indexer.chat_exports import (
     CHINA_TZ,
     chat_reader,
@@ -69,6 +70,11 @@ __all__ = [
     "load_sop_tree",
     "load_sources",
 ]
+
+SourceFileReader = Callable[[Path], list[Document]]
+SourceFileCache = Callable[[Path, tuple, SourceFileReader], list[Document]]
+"""``(path, context, read)`` → ``read(path)``, or the documents it gave last time for the same file bytes and
+context (what else shapes them: the SOP root, the module ids); a build's ``BuildCache.file_documents``."""
 
 FAQ_SUFFIXES = (".csv", ".xlsx", ".jsonl")
 SOP_SUFFIXES = (".md", ".docx", ".txt")
@@ -119,7 +125,7 @@ class FaqColumns:
 @lru_cache(maxsize=4)
 def default_module_ids(taxonomy_path: Path = _TAXONOMY) -> frozenset[str]:
     """Module ids of the taxonomy file (``models/taxonomy.yaml`` unless told otherwise)."""
-    data = yaml.safe_load(taxonomy_path.read_text(encoding="utf-8")) or {}
+    data = load_yaml(taxonomy_path.read_text(encoding="utf-8")) or {}
     return frozenset(str(m["id"]) for m in data.get("modules") or [])
 
 
@@ -315,7 +321,7 @@ def _split_front_matter(path: Path, raw: str) -> tuple[dict, str]:
     if len(parts) != 2:
         raise SourceFormatError(f"{path}: front matter opened with '---' but never closed")
     try:
-        meta = yaml.safe_load(parts[0].lstrip("-\n")) or {}
+        meta = load_yaml(parts[0].lstrip("-\n")) or {}
     except yaml.YAMLError as exc:
         raise SourceFormatError(f"{path}: invalid YAML front matter ({exc})") from exc
     if not isinstance(meta, dict):
@@ -516,20 +522,25 @@ def _source_files(directory: Path, suffixes: Iterable[str], recursive: bool) -> 
 
 
 def load_sop_tree(root: Path, *, modules: Collection[str] | None = None,
-                  loaded: LoadedSources | None = None) -> LoadedSources:
+                  loaded: LoadedSources | None = None, file_cache: SourceFileCache | None = None) -> LoadedSources:
     """Every SOP page (``.md``, ``.docx``, ``.txt``) below ``root``, e.g. a documentation export.
 
     Each page's id is its path below ``root`` without the suffix (unless its front matter sets ``id``), its
     url the front matter's ``source_url``. ``modules`` defaults to the taxonomy's module ids; any other
     module ("inventory_and_mrp") is kept as ``metadata["source_module"]``. Bad pages are skipped with the
-    reason in ``skipped``.
+    reason in ``skipped``. ``file_cache``: see ``SourceFileCache``.
     """
     if not root.is_dir():
         raise SourceFormatError(f"SOP directory {root} is not a directory")
     loaded = loaded if loaded is not None else LoadedSources()
     modules = default_module_ids() if modules is None else modules
+
+    def read(path: Path) -> list[Document]:
+        return [load_sop(path, root, modules=modules)]
+
+    context = ("sop", str(root), sorted(modules))
     for path in _source_files(root, SOP_SUFFIXES, recursive=True):
-        _collect(loaded, path, lambda p: [load_sop(p, root, modules=modules)])
+        _collect(loaded, path, (lambda p: file_cache(p, context, read)) if file_cache else read)
     return loaded
 
 
@@ -594,13 +605,15 @@ def load_sources(
     sender_names: Mapping[str, str] | None = None,
     modules: Collection[str] | None = None,
     tz: tzinfo = CHINA_TZ,
+    file_cache: SourceFileCache | None = None,
 ) -> LoadedSources:
     """Everything under a knowledge-base directory: FAQ ``*.csv|*.xlsx|*.jsonl``,
     ``sops/**/*.md|*.docx|*.txt`` and ``chats/*.jsonl|*.wecom.json|*.feishu.json|*.txt``.
 
     ``experts``: sender names or ids whose messages answer questions (in addition to roles recorded in
     project JSONL); ``sender_names``: WeCom/Feishu user id → display name; ``modules``: valid module ids
-    (None: the taxonomy's); ``tz``: the time zone of text exports.
+    (None: the taxonomy's); ``tz``: the time zone of text exports; ``file_cache``: SOP pages read before (see
+    ``SourceFileCache``).
     """
     if not data_dir.is_dir():
         raise SourceFormatError(f"data_dir {data_dir} is not a directory; set ERP_ASSIST_DATA_DIR")
@@ -609,7 +622,7 @@ def load_sources(
     for path in _source_files(data_dir, FAQ_SUFFIXES, recursive=False):
         _collect(loaded, path, lambda p: load_faq(p, faq_columns, modules=modules))
     if (data_dir / "sops").is_dir():
-        load_sop_tree(data_dir / "sops", modules=modules, loaded=loaded)
+        load_sop_tree(data_dir / "sops", modules=modules, loaded=loaded, file_cache=file_cache)
     messages: dict[tuple[str, str], ChatMessage] = {}
     chat_dir = data_dir / "chats"
     chat_files = sorted(chat_dir.glob("*")) if chat_dir.is_dir() else []

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from erp_assist.yamlio import load_yaml, load_yaml_with_nodes
 from indexer.errors import PackError
 from indexer.text import DICT_DIR, normalize
 from models.taxonomy import Concept, Taxonomy, load_taxonomy
@@ -145,8 +146,7 @@ def load_pack(path: Path, taxonomy: Taxonomy, shared_concepts: dict[str, Concept
     longer than 40 characters."""
     try:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data, root = load_yaml_with_nodes(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError(f"{path}: cannot be read ({exc})") from exc
     except yaml.YAMLError as exc:
@@ -347,7 +347,7 @@ class Vocabulary:
         )
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_record(), ensure_ascii=False, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(self.to_record(), ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
@@ -426,7 +426,7 @@ def shipped_new_concepts(vendor_dir: Path, taxonomy: Taxonomy) -> dict[str, Conc
     module_ids = set(taxonomy.module_ids)
     for path in sorted(vendor_dir.glob("*.yaml")) if vendor_dir.is_dir() else []:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = load_yaml(path.read_text(encoding="utf-8")) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue  # reported with its line when the pack itself is loaded
         items = data.get("new_concepts") or [] if isinstance(data, dict) else []

@@ -22,6 +22,7 @@ from typing import Literal
 
 import yaml
 
+from erp_assist.yamlio import load_yaml
 from indexer.errors import PackError
 from indexer.text import TextProcessor, normalize
 from indexer.vocab import TENANT_PACK, Vocabulary, load_pack
@@ -185,7 +186,7 @@ def write_tenant_pack(data_dir: Path, accepted: list[Accepted], taxonomy: Taxono
     path = data_dir / TENANT_PACK
     data: dict = {}
     if path.is_file():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml(path.read_text(encoding="utf-8"))
         data = loaded if isinstance(loaded, dict) else {}
     data.setdefault("vendor", "tenant")
     data.setdefault("title", "本群自己的叫法 (erp-assist vocab suggest)")

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from erp_assist.yamlio import load_yaml
 
 __all__ = ["Concept", "Label", "Taxonomy", "load_taxonomy"]
 
@@ -120,7 +120,7 @@ def load_taxonomy(path: Path) -> Taxonomy:
     """Parse the taxonomy YAML; the content hash of its modules and urgency levels versions every model
     trained on it (the ``concepts:`` block is left out of the hash)."""
     raw = path.read_bytes()
-    data = yaml.safe_load(raw) or {}
+    data = load_yaml(raw) or {}
     try:
         modules = tuple(Label(str(m["id"]), str(m["label"]), str(m.get("description", ""))) for m in data["modules"])
         urgency = tuple(Label(str(u["id"]), str(u["label"]), str(u.get("description", ""))) for u in data["urgency"])

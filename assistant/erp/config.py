@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from assistant.erp.connector import ConnectorConfig, Reads
 from assistant.erp.errors import ErpConfigError
 from erp_assist.domain import Urgency
+from erp_assist.yamlio import load_yaml
 
 __all__ = ["PERSONAL_FIELDS", "PERSONAL_MODELS", "AlertCheck", "AlertTarget", "AlertsConfig", "TenantErpConfig",
            "load_tenant_config", "allowed", "personal_reads"]
@@ -105,7 +106,7 @@ class TenantErpConfig(BaseModel):
 def load_tenant_config(path: Path) -> TenantErpConfig:
     """Read and check one tenant's erp.yaml (``ErpConfigError`` naming the file and the problem)."""
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ErpConfigError(f"{path}: cannot be read as YAML ({exc})") from exc
     try:

@@ -54,6 +54,13 @@ def test_a_validation_set_asks_for_vectors_to_choose_the_dense_weight(settings, 
     assert not _lean(settings, validation_set=validation, dense_vectors="never").builds_vectors
 
 
+def test_never_says_vectors_are_switched_off(settings, processor):
+    """The build records why it has no vectors: with ``never`` it is the setting, not the ranking's weights."""
+    report = build_index(_lean(settings, dense_weight=0.3, dense_vectors="never"), processor=processor)
+    reason = report.manifest["embedder"]["reason"]
+    assert "switched off" in reason and "dense_weight" not in reason
+
+
 def test_never_with_milvus_is_refused_with_the_reason(settings, processor):
     from indexer.errors import BuildRefusedError
 
