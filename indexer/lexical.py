@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from itertools import chain
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from pathlib import Path
 
 import bm25s
@@ -80,7 +80,7 @@ class LexicalIndex:
         terms = list(chain.from_iterable(term_counts))
         vocab = {term: i for i, term in enumerate(dict.fromkeys(terms))}
         columns = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
-        frequencies = np.fromiter(chain.from_iterable(map(dict.values, term_counts)), dtype=np.float64,
+        frequencies = np.fromiter(chain.from_iterable(counts.values() for counts in term_counts), dtype=np.float64,
                                   count=len(terms))
         terms_per_doc = np.fromiter(map(len, term_counts), dtype=np.int64, count=len(term_counts))
         rows = np.repeat(np.arange(len(term_counts), dtype=np.int64), terms_per_doc)
