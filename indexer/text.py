@@ -189,9 +189,10 @@ class TextProcessor:
         assert vocabulary is not None
         from indexer.vocab import CONCEPT_PREFIX
 
-        tokens = [CONCEPT_PREFIX + concept for concept in vocabulary.concepts_in(norm)]
+        matches = vocabulary.term_matches(norm)  # the scan is most of tokenizing with packs: once per text
+        tokens = [CONCEPT_PREFIX + concept for concept in vocabulary.concepts_of(matches)]
         codes = vocabulary.code_spans(norm)
-        for match in vocabulary.term_matches(norm):
+        for match in matches:
             inside_code = any(start <= match.start < end for start, end in codes)
             if " " in match.term and not inside_code:  # "goods receipt": jieba would cut it in two
                 tokens.append(match.term.replace(" ", "_"))

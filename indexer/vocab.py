@@ -296,7 +296,11 @@ class Vocabulary:
 
     def concepts_in(self, normalized: str) -> list[str]:
         """Concept ids of the terms in normalized text, once per occurrence, in text order."""
-        return [c for m in self.term_matches(normalized) for c in self.term_concepts[m.term]]
+        return self.concepts_of(self.term_matches(normalized))
+
+    def concepts_of(self, matches: list[TermMatch]) -> list[str]:
+        """Concept ids of ``term_matches``' result, once per occurrence, in text order."""
+        return [c for m in matches for c in self.term_concepts[m.term]]
 
     def terms_in(self, normalized: str) -> list[str]:
         return [m.term for m in self.term_matches(normalized)]
