@@ -66,11 +66,11 @@ class TenantErp:
         self.tenant = tenant
         self.config = config
         self.connector = connector
-        declared = {m: f for reads in connector.READS.values() for m, f in reads.items()}
+        declared = _merged(connector.READS.values())  # every method's fields: one method must not hide another's
         if personal := personal_reads(declared):
             raise ErpConfigError(f"connector {connector.name!r} declares reads of personal data: {personal}")
         self.whitelist: Reads = ({m: tuple(f) for m, f in config.whitelist.items()} if config.whitelist is not None
-                                 else _merged(connector.READS.values()))
+                                 else declared)
         self._party_ttl = party_ttl_seconds
         self._party_retry = party_retry_seconds
         self._parties: tuple[float, list[PartyRef]] | None = None  # (valid until, names)

@@ -92,7 +92,26 @@ def test_unreachable_erp_raises(tryton):
 def test_declared_reads_hold_no_personal_data():
     declared = {m: f for reads in TrytonConnector.READS.values() for m, f in reads.items()}
     assert personal_reads(declared) == []
+    assert all(personal_reads(reads) == [] for reads in TrytonConnector.READS.values())
     assert personal_reads({"party.party": ("name", "addresses.street")}) == ["party.party.addresses.street"]
+
+
+def test_a_connector_declaring_personal_reads_in_any_method_is_refused():
+    """The check reads every method's declared fields: a personal field in one method is not hidden by another
+    method reading the same model."""
+    from assistant.erp.config import TenantErpConfig
+    from assistant.erp.errors import ErpConfigError
+    from assistant.erp.service import TenantErp
+
+    class Leaky(TrytonConnector):
+        READS = {**TrytonConnector.READS,
+                 "parties": {"party.party": ("name", "addresses.street")},
+                 "z_names": {"party.party": ("name",)}}
+
+    config = TenantErpConfig(connector="tryton", connection=ConnectorConfig(
+        url="http://127.0.0.1:9", database=DATABASE, login=READER_LOGIN, password="x"))
+    with pytest.raises(ErpConfigError, match=r"personal data.*party\.party\.addresses\.street"):
+        TenantErp("default", config, Leaky(config.connection), party_ttl_seconds=60)
 
 
 def test_connectors_are_entry_point_plugins(tmp_path, monkeypatch):
