@@ -982,27 +982,23 @@ def vocab_list(tenant: TenantOption = None) -> None:
 
     Example: ERP_ASSIST_ERP_VENDORS=kingdee,sap erp-assist vocab list
     """
-    from indexer.vocab import PackError, TENANT_PACK, load_pack, shipped_new_concepts, vocabulary_for_settings
-    from models.taxonomy import load_taxonomy
+    from indexer.vocab import PackError, compile_vocabulary, packs_for_settings
 
     settings = _settings(tenant)
     try:
-        vocabulary = vocabulary_for_settings(settings)
+        taxonomy, packs, shared = packs_for_settings(settings)
+        vocabulary = compile_vocabulary(taxonomy, packs, shared)
     except PackError as exc:
         raise _fail(exc, code=2) from exc
     if vocabulary is None:
         console.print("no vocabulary packs (ERP_ASSIST_ERP_VENDORS=none and no vocab.yaml)")
         return
-    taxonomy = load_taxonomy(settings.taxonomy_path)
-    shared = shipped_new_concepts(settings.vendor_packs_dir, taxonomy)
     table = Table(title=f"vocabulary packs · {len(vocabulary.concepts)} concepts · fingerprint {vocabulary.fingerprint}")
     for column in ("vendor", "title", "concepts", "terms", "code patterns", "file"):
         table.add_column(column, justify="right" if column in ("concepts", "terms", "code patterns") else "left")
-    for vendor in vocabulary.vendors:
-        path = settings.data_dir / TENANT_PACK if vendor == "tenant" else settings.vendor_packs_dir / f"{vendor}.yaml"
-        pack = load_pack(path, taxonomy, shared)
+    for pack in packs:
         table.add_row(pack.vendor, pack.title, str(len(pack.concepts)), str(pack.term_count()),
-                      str(len(pack.code_patterns)), str(path))
+                      str(len(pack.code_patterns)), str(pack.path))
     console.print(table)
 
 
@@ -1024,15 +1020,13 @@ def vocab_suggest(
     Example: erp-assist vocab suggest --tenant acme   ·   erp-assist vocab suggest --accept 收料单=receiving_notice
     """
     from indexer.text import TextProcessor
-    from indexer.vocab import PackError, shipped_new_concepts, vocabulary_for_settings
+    from indexer.vocab import PackError, compile_vocabulary, packs_for_settings
     from indexer.vocab_suggest import Accepted, mine_candidates, parse_accept, tenant_texts, write_tenant_pack
-    from models.taxonomy import load_taxonomy
 
     settings = _settings(tenant)
     try:
-        vocabulary = vocabulary_for_settings(settings)
-        taxonomy = load_taxonomy(settings.taxonomy_path)
-        shared = shipped_new_concepts(settings.vendor_packs_dir, taxonomy)
+        taxonomy, packs, shared = packs_for_settings(settings)
+        vocabulary = compile_vocabulary(taxonomy, packs, shared)
         if accept is not None:
             path = write_tenant_pack(settings.data_dir, parse_accept(accept), taxonomy, shared)
             console.print(f"[green]added[/] {accept} to {path}; rebuild with `erp-assist index"

@@ -40,7 +40,9 @@ __all__ = [
     "Vocabulary",
     "available_vendors",
     "load_pack",
+    "compile_vocabulary",
     "load_vocabulary",
+    "packs_for_settings",
     "parse_vendor_list",
     "shipped_new_concepts",
     "vocabulary_for_settings",
@@ -58,7 +60,6 @@ _ASCII_BOUNDARY = r"(?:(?<![A-Za-z0-9])(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])(?![A-Za-
 # ``\b`` not preceded by a backslash: in Python every CJK character is a word character, so "用MIGO收货" has no
 # \b around MIGO; pack patterns mean the edge of a code, which is an ASCII-alphanumeric edge.
 _WORD_BOUNDARY = re.compile(r"(?<!\\)\\b")
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _PACK_KEYS = {"vendor", "title", "sources", "words", "code_patterns", "concepts", "new_concepts", "erp_vendors"}
 
 
@@ -387,6 +388,12 @@ def load_vocabulary(taxonomy: Taxonomy, vendors: tuple[str, ...], *, vendor_dir:
     packs = [load_pack(vendor_dir / f"{v}.yaml", taxonomy, shared) for v in vendors]
     if tenant_pack is not None and tenant_pack.is_file():
         packs.append(load_pack(tenant_pack, taxonomy, shared))
+    return compile_vocabulary(taxonomy, packs, shared)
+
+
+def compile_vocabulary(taxonomy: Taxonomy, packs: list[VendorPack], shared: dict[str, Concept]) -> Vocabulary | None:
+    """Loaded packs with the catalogue's generic words, compiled; ``shared``: the shipped packs' new concepts
+    (``shipped_new_concepts``). None when there is no pack."""
     if not packs:
         return None
     concepts = {c.id: c for c in taxonomy.concepts}
@@ -441,22 +448,22 @@ def shipped_new_concepts(vendor_dir: Path, taxonomy: Taxonomy) -> dict[str, Conc
     return shared
 
 
-def vocabulary_for_settings(settings: Any) -> Vocabulary | None:  # noqa: ANN401 - erp_assist.settings.Settings
-    """The vocabulary a tenant's settings choose: its own pack's ``erp_vendors`` if it names them, else
-    ``ERP_ASSIST_ERP_VENDORS``; the tenant's own pack is ``<data_dir>/vocab.yaml``."""
+def packs_for_settings(settings: Any) -> tuple[Taxonomy, list[VendorPack], dict[str, Concept]]:  # noqa: ANN401
+    """The taxonomy, the packs a tenant's settings choose (its own pack's ``erp_vendors`` if it names them, else
+    ``ERP_ASSIST_ERP_VENDORS``; the tenant's own pack ``<data_dir>/vocab.yaml`` last) and the shipped packs' new
+    concepts. Each pack file is read once; the tenant's with the concepts any shipped pack introduces (as
+    `vocab suggest` checks it)."""
     taxonomy = load_taxonomy(settings.taxonomy_path)
     vendor_dir = Path(settings.vendor_packs_dir)
     tenant_pack = Path(settings.data_dir) / TENANT_PACK
-    choice: str | tuple[str, ...] = settings.erp_vendors
-    if tenant_pack.is_file():
-        own = load_pack(tenant_pack, taxonomy)
-        if own.erp_vendors is not None:
-            choice = own.erp_vendors
-    vendors = parse_vendor_list(choice, vendor_dir)
-    if not vendors and not tenant_pack.is_file():
-        return None
-    return load_vocabulary(taxonomy, vendors, vendor_dir=vendor_dir, tenant_pack=tenant_pack)
+    shared = shipped_new_concepts(vendor_dir, taxonomy)
+    own = load_pack(tenant_pack, taxonomy, shared) if tenant_pack.is_file() else None
+    choice = own.erp_vendors if own is not None and own.erp_vendors is not None else settings.erp_vendors
+    packs = [load_pack(vendor_dir / f"{v}.yaml", taxonomy, shared) for v in parse_vendor_list(choice, vendor_dir)]
+    return taxonomy, [*packs, *([own] if own is not None else [])], shared
 
 
-def has_cjk(term: str) -> bool:
-    return bool(_CJK.search(term))
+def vocabulary_for_settings(settings: Any) -> Vocabulary | None:  # noqa: ANN401 - erp_assist.settings.Settings
+    """The vocabulary a tenant's settings choose (``packs_for_settings``), compiled; None without packs."""
+    taxonomy, packs, shared = packs_for_settings(settings)
+    return compile_vocabulary(taxonomy, packs, shared)

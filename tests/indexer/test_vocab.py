@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from indexer.errors import PackError
-from indexer.text import TextProcessor
+from indexer.text import TextProcessor, normalize
 from indexer.vocab import (
     CONCEPT_PREFIX,
     TENANT_PACK,
@@ -155,6 +155,19 @@ def test_settings_choose_vendors_and_a_tenant_overrides_them(tmp_path):
     assert "migo" not in vocabulary.term_concepts
     processor = TextProcessor.from_settings(settings)
     assert "星空单" in processor.tokenize("星空单打不开")
+
+
+def test_a_tenant_pack_may_name_a_concept_another_pack_introduced(tmp_path):
+    """mrp_controller is a new concept of the SAP pack: a tenant that chose only 金蝶 may still use it (as
+    load_vocabulary and the `vocab suggest --write` check allow), at server start and at build time too."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / TENANT_PACK).write_text("vendor: tenant\nerp_vendors: [kingdee]\nconcepts:\n  mrp_controller: [计划员]\n",
+                                        encoding="utf-8")
+    settings = make_settings(tmp_path, data_dir=data_dir, vendor_packs_dir=FIXTURE_PACKS, erp_vendors="all")
+    vocabulary = vocabulary_for_settings(settings)
+    assert vocabulary.vendors == ("kingdee", "tenant")
+    assert vocabulary.term_concepts[normalize("计划员")] == ("mrp_controller",)
 
 
 def test_tenant_pack_errors_name_the_tenant_file(tmp_path):

@@ -83,3 +83,9 @@ def test_cli_shows_a_table_and_writes_confirmed_terms(tmp_path):
     assert len(pack.concepts["purchase_receipt"]) == 1 and not pack.words
     listed = runner.invoke(app, ["vocab", "list"], env=env)
     assert listed.exit_code == 0 and "tenant" in listed.output and "kingdee" in listed.output
+    # A tenant pack's vendor id is the tenant's to choose; its row still names the tenant's file.
+    own = data_dir / TENANT_PACK
+    own.write_text(own.read_text(encoding="utf-8").replace("vendor: tenant", "vendor: acme"), encoding="utf-8")
+    renamed = runner.invoke(app, ["vocab", "list"], env=env)
+    assert renamed.exit_code == 0, renamed.output
+    assert "acme" in renamed.output and TENANT_PACK in renamed.output
