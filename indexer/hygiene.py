@@ -74,7 +74,6 @@ _MENU = re.compile(r"【([^【】]{1,30})】")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?%?")
 # Negation that flips what a sentence allows or requires ("可以反过账" / "不能反过账").
 _NEGATION = re.compile(r"不能|不可以|不可|无法|不允许|不支持|禁止|不需要|无需|不需|不用|不得|不要|不会|不必|严禁|未能")
-_TOKEN_SEPARATOR = "\x1f"
 
 
 class FindingKind(StrEnum):
@@ -254,10 +253,6 @@ class Curation:
     edits: dict[str, str] = field(default_factory=dict)
     kept_pairs: frozenset[frozenset[str]] = frozenset()
     kept_stale: frozenset[str] = frozenset()
-
-    @property
-    def empty(self) -> bool:
-        return not (self.merges or self.retired or self.edits)
 
 
 @dataclass(frozen=True)
