@@ -339,13 +339,15 @@ def _question_text(document: Document) -> str:
 
 def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floor: float = 0.3,
                 entry_vectors: np.ndarray | None = None, dense_floor: float = 1.01, question_weight: float = 1.0,
-                min_pair: float = 0.0, tokenize: Callable[[str], list[str]] | None = None) -> list[PairScore]:
+                min_pair: float = 0.0, tokenize: Callable[[str], list[str]] | None = None,
+                first: int | None = None) -> list[PairScore]:
     """Question/answer similarities of every pair of Q&A entries whose question similarity (lexical) reaches
     ``floor`` and whose question/answer similarity weighted by ``question_weight`` reaches ``min_pair``, or
     whose dense cosine reaches ``dense_floor`` (only such pairs are kept: a large KB has millions of others).
     ``entry_vectors``: the build's unit vectors of the documents (question and answer: a FAQ entry or chat thread
     is one chunk), one per document, in order. ``tokenize``: the processor's tokenizer behind a cache (a build's
-    ``BuildCache``), by default ``processor.tokenize``."""
+    ``BuildCache``), by default ``processor.tokenize``. ``first``: only the pairs whose left entry is one of the
+    first ``first`` documents (similarities still weigh terms over all of them)."""
     if len(documents) < 2:
         return []
     tokenize = tokenize or processor.tokenize
@@ -353,10 +355,12 @@ def score_pairs(documents: Sequence[Document], processor: TextProcessor, *, floo
     answers = _tfidf([d.text for d in documents], tokenize)
     pairs: list[PairScore] = []
     block = 1000
-    for start in range(0, len(documents), block):
-        sims = (questions[start:start + block] @ questions.T).toarray()
-        answer_sims = (answers[start:start + block] @ answers.T).toarray()
-        dense = entry_vectors[start:start + block] @ entry_vectors.T if entry_vectors is not None else None
+    rows = len(documents) if first is None else min(first, len(documents))
+    for start in range(0, rows, block):
+        end = min(start + block, rows)
+        sims = (questions[start:end] @ questions.T).toarray()
+        answer_sims = (answers[start:end] @ answers.T).toarray()
+        dense = entry_vectors[start:end] @ entry_vectors.T if entry_vectors is not None else None
         for offset, row in enumerate(sims):
             i = start + offset
             weighted = question_weight * row + (1 - question_weight) * answer_sims[offset]
@@ -671,8 +675,8 @@ def duplicate_of(question: str, answer: str | None, entries: Sequence[Document],
     if not faq or not question.strip():
         return None
     probe = Document(SourceType.FAQ, "\x00probe", question, answer or "")
-    pairs = [p for p in score_pairs([probe, *faq], processor, floor=settings.hygiene_question_similarity)
-             if p.left == probe.uri]
+    # Only the probe's row: the pairs among the FAQ entries themselves are the build's hygiene check, not this.
+    pairs = score_pairs([probe, *faq], processor, floor=settings.hygiene_question_similarity, first=1)
     if not pairs:
         return None
     best = max(pairs, key=lambda p: (pair_similarity(p, settings) if answer else p.question, p.question))

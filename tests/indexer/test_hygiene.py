@@ -187,3 +187,15 @@ def test_a_bad_tenant_rules_file_is_a_clear_error(tmp_path, kb_settings):
     assert load_rules(kb_settings.model_copy(update={"data_dir": tmp_path / "none",
                                                      "hygiene_retired_terms": ["旧版应收"]})).retired_terms == \
         ("旧版应收",)
+
+
+def test_pairs_of_the_first_entries_only_are_those_of_all_pairs(documents, processor):
+    """``first`` (what a review's duplicate lookup asks: the new question's row) drops no pair of its rows."""
+    from indexer.hygiene import score_pairs
+
+    qa = [d for d in documents if d.source_type in (SourceType.FAQ, SourceType.CHAT)]
+    every = score_pairs(qa, processor, floor=0.0)
+    for first in (1, 3):
+        lefts = {d.uri for d in qa[:first]}
+        assert score_pairs(qa, processor, floor=0.0, first=first) == [p for p in every if p.left in lefts]
+    assert any(p.left == qa[0].uri for p in every)
