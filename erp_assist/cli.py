@@ -952,6 +952,7 @@ def channels_listen() -> None:
     from assistant.channels import ChannelError
     from assistant.channels.longconn import listen
     from assistant.channels.setup import warn_if_links_unclickable
+    from assistant.erp import ErpLookups
     from assistant.store import open_store
     from assistant.tenants import TenantPool
 
@@ -963,10 +964,14 @@ def channels_listen() -> None:
     pool = TenantPool(settings).load()
     modes = [f"dingtalk={settings.dingtalk_mode}", f"feishu={settings.feishu_mode}"]
     console.print(f"listening ({', '.join(modes)}); answering from tenant {settings.channel_tenant}")
+    store = open_store(settings.database_url)
+    erp = ErpLookups(settings, store)  # live ERP data in chat answers, as `erp-assist serve` gives them
     try:
-        listen(settings, store=open_store(settings.database_url), assistant=lambda: pool.get(settings.channel_tenant))
+        listen(settings, store=store, assistant=lambda: pool.get(settings.channel_tenant), erp=erp)
     except ChannelError as exc:
         raise _fail(exc) from exc
+    finally:
+        erp.close()
 
 
 # ERP vocabulary packs (issue #19) --------------------------------------------------------------------------

@@ -34,8 +34,10 @@ from erp_assist.settings import Settings
 if TYPE_CHECKING:
     import lark_oapi as lark
 
-__all__ = ["ChannelRunner", "DingTalkStreamHandler", "dingtalk_stream_client", "feishu_event_handler",
-           "feishu_ws_client", "listen"]
+    from assistant.erp import ErpLookups
+
+__all__ = ["ChannelRunner", "DingTalkStreamHandler", "channel_runner", "dingtalk_stream_client",
+           "feishu_event_handler", "feishu_ws_client", "listen"]
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +155,18 @@ def feishu_ws_client(settings: Settings, runner: ChannelRunner, *, auto_reconnec
                           auto_reconnect=auto_reconnect)
 
 
-def listen(settings: Settings, *, store: Engine, assistant: Callable[[], Assistant]) -> None:
+def channel_runner(settings: Settings, *, store: Engine, assistant: Callable[[], Assistant],
+                   erp: ErpLookups | None = None) -> ChannelRunner:
+    """The runner ``listen`` answers with: the same service as the HTTP callbacks, live ERP lookups included."""
+    return ChannelRunner(ChannelService(settings, erp=erp), assistant=assistant, store=store)
+
+
+def listen(settings: Settings, *, store: Engine, assistant: Callable[[], Assistant],
+           erp: ErpLookups | None = None) -> None:
     """Open every long connection the settings ask for and serve until interrupted."""
     if settings.dingtalk_mode != "stream" and settings.feishu_mode != "websocket":
         raise ChannelNotConfiguredError("nothing to listen to: set dingtalk_mode=stream and/or feishu_mode=websocket")
-    runner = ChannelRunner(ChannelService(settings), assistant=assistant, store=store)
+    runner = channel_runner(settings, store=store, assistant=assistant, erp=erp)
     dingtalk = None
     if settings.dingtalk_mode == "stream":
         client = dingtalk_stream_client(settings, runner)

@@ -86,3 +86,20 @@ def test_a_chat_question_gets_the_live_answer_first(erp_settings, assistant):
     how_to = service.handle(message("出库单怎么审核", "m2"), assistant=assistant, store=store)
     assert "ERP 实时查询" not in how_to.reply.markdown
     assert [(r.asker, r.channel) for r in list_lookups(store, tenant="default")] == [("张敏", "feishu")]
+
+
+def test_a_long_connection_chat_gets_the_live_answer_too(erp_settings, assistant):
+    """`erp-assist channels listen` (DingTalk Stream, Feishu websocket) answers with the same service as the
+    HTTP callbacks, ERP lookups included."""
+    from assistant.channels.longconn import channel_runner
+
+    store = open_store(erp_settings.database_url)
+    lookups = ErpLookups(erp_settings, store)
+    runner = channel_runner(erp_settings, store=store, assistant=lambda: assistant, erp=lookups)
+    message = IncomingMessage(platform="dingtalk", msg_id="s1", chat_id="cid_x", group="erp-仓库", sender="张敏",
+                              sender_id="u_1", text="B20250728-003 还有多少", ts=datetime.now(timezone(timedelta(hours=8))),
+                              mentions_bot=True, reply_context={})
+    outcome = runner.service.handle(message, assistant=assistant, store=store)
+    assert outcome.reply.markdown.startswith("**ERP 实时查询**：截至")
+    assert [(r.asker, r.channel) for r in list_lookups(store, tenant="default")] == [("张敏", "dingtalk")]
+    lookups.close()
