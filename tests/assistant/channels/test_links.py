@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from assistant.app import create_app
 from assistant.channels import ChannelService
 from assistant.channels.messages import render_answer
-from assistant.links import MAC_BYTES, LinkRefusedError, SourceLinkSigner, link_signer, stored_secret
+from assistant.links import MAC_BYTES, MAX_TOKEN_CHARS, LinkRefusedError, SourceLinkSigner, link_signer, stored_secret
 from tests.assistant.channels.test_feishu import _event, _signed
 from tests.live_server import serve_in_thread
 
@@ -99,7 +99,7 @@ def test_tampered_expired_other_tenant_or_other_source_links_are_403(served, fak
     cases = {"tampered mac": _b64(bytes(flipped)), "other tenant": _b64(other_tenant + mac),
              "other source": _b64(other_source + mac), "longer life": _b64(later + mac),
              "signed elsewhere": foreign, "truncated": token[:-4], "not base64": token[:10] + "!*" + token[12:],
-             "expired": expired}
+             "expired": expired, "oversized": "A" * (MAX_TOKEN_CHARS + 1)}
     with httpx.Client(base_url=served) as browser:
         assert browser.get(path).status_code == 200
         for case, bad in cases.items():
