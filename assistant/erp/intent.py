@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from assistant.erp.types import PartyRef
 
@@ -93,7 +94,8 @@ def _codes(text: str) -> list[tuple[str, tuple[str, ...]]]:
     return found
 
 
-def party_aliases(party: PartyRef) -> set[str]:
+@lru_cache(maxsize=100_000)  # asked for every party on every supplier/customer question; parties change rarely
+def party_aliases(party: PartyRef) -> frozenset[str]:
     """How people name a supplier or customer: the full name, without the legal suffix, without the city in
     front, its first two and four characters, and its code."""
     names = {party.name}
@@ -110,7 +112,7 @@ def party_aliases(party: PartyRef) -> set[str]:
     names.update(core[:n] for n in (2, 4) if len(core) >= n)  # "宏达", "宏达包装"
     if party.code and len(party.code) >= 3:
         names.add(party.code)
-    return {n for n in names if len(n) >= 2}
+    return frozenset(n for n in names if len(n) >= 2)
 
 
 def _prefix(code: str) -> str:
