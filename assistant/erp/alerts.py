@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
+from functools import cache
 from typing import Any, Protocol
 
 import httpx
@@ -24,7 +25,7 @@ from assistant.erp.answer import unit_label
 from assistant.erp.config import AlertCheck, AlertTarget
 from assistant.erp.errors import ErpConfigError, ErpError
 from assistant.erp.service import ErpLookups, TenantErp
-from assistant.erp.types import DocumentKind
+from assistant.erp.types import DocumentKind, ItemStock
 from assistant.store.erp import active_alerts, record_alert_post, resolve_alert
 from erp_assist.domain import Urgency
 from erp_assist.settings import Settings
@@ -123,11 +124,12 @@ def sender_for(target: AlertTarget, settings: Settings) -> AlertSender:
     raise ErpConfigError("alerts.target needs a webhook, or a platform and a chat_id")
 
 
-def _check(check: AlertCheck, erp: TenantErp, now: datetime, tz: timezone) -> list[Alert]:
+def _check(check: AlertCheck, erp: TenantErp, now: datetime, tz: timezone,
+           all_stock: Callable[[], dict[str, ItemStock]]) -> list[Alert]:
     connector = erp.connector
     alerts: list[Alert] = []
     if check.kind in ("negative_stock", "below_minimum"):
-        stock = {item.code: item for item in connector.all_stock()}
+        stock = all_stock()
         if check.kind == "negative_stock":
             for item in stock.values():
                 for level in item.levels:
@@ -172,7 +174,12 @@ def _check(check: AlertCheck, erp: TenantErp, now: datetime, tz: timezone) -> li
 def evaluate(erp: TenantErp, *, now: datetime, utc_offset_hours: float) -> list[Alert]:
     """Every alert the tenant's checks find in the ERP right now (``ErpError`` when it cannot be read)."""
     tz = timezone(timedelta(hours=utc_offset_hours))
-    return [alert for check in erp.config.alerts.checks for alert in _check(check, erp, now, tz)]
+
+    @cache
+    def all_stock() -> dict[str, ItemStock]:  # read once per run, and only when a stock check asks
+        return {item.code: item for item in erp.connector.all_stock()}
+
+    return [alert for check in erp.config.alerts.checks for alert in _check(check, erp, now, tz, all_stock)]
 
 
 def run_alerts(lookups: ErpLookups, store: Engine, tenant: str, *, sender: AlertSender | None = None,
