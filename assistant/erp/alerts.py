@@ -183,8 +183,7 @@ def evaluate(erp: TenantErp, *, now: datetime, utc_offset_hours: float) -> list[
 
 
 def run_alerts(lookups: ErpLookups, store: Engine, tenant: str, *, sender: AlertSender | None = None,
-               now: datetime | None = None,
-               on_alert: Callable[[Alert, str], None] | None = None) -> AlertRun:
+               now: datetime | None = None) -> AlertRun:
     """Check ``tenant``'s ERP, post what is new or changed, resolve what is gone."""
     run = AlertRun(tenant)
     erp = lookups.tenant(tenant)
@@ -213,8 +212,6 @@ def run_alerts(lookups: ErpLookups, store: Engine, tenant: str, *, sender: Alert
                           fingerprint=alert.fingerprint, urgency=alert.urgency.value, message=alert.text,
                           delivered=delivered)
         (run.posted if delivered else run.failed).append(alert)
-        if on_alert is not None:
-            on_alert(alert, "posted" if delivered else "failed")
     for key in posted_before.keys() - current:
         resolve_alert(store, tenant=tenant, check_name=key[0], subject=key[1])
         run.resolved.append(key)

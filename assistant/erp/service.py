@@ -143,11 +143,6 @@ class ErpLookups:
         with self._lock:
             return self._tenants.setdefault(tenant, found)
 
-    def intent(self, question: str, *, tenant: str) -> LookupIntent | None:
-        """The lookup ``question`` asks for in ``tenant``'s ERP (None: not a lookup, or no ERP)."""
-        erp = self.tenant(tenant)
-        return None if erp is None else self._intent(question, erp)
-
     @staticmethod
     def _intent(question: str, erp: TenantErp) -> LookupIntent | None:
         # Codes need no ERP call; the party names are fetched only for a question that may name a party.
