@@ -103,9 +103,8 @@ class DingTalkStreamHandler(dingtalk_stream.ChatbotHandler):
         self.adapter = adapter
 
     async def process(self, callback: dingtalk_stream.CallbackMessage) -> tuple[int, str]:
-        message = dingtalk_stream.ChatbotMessage.from_dict(callback.data)
-        try:
-            incoming = self.adapter.parse(message.to_dict(), now=time.time())
+        try:  # the frame's data is the callback body the adapter reads (a non-object is a bad request)
+            incoming = self.adapter.parse(callback.data, now=time.time())
         except PayloadError as exc:
             return dingtalk_stream.AckMessage.STATUS_BAD_REQUEST, str(exc)
         # Acknowledge once handled; the work runs off the SDK's loop so its keep-alive pings go on.

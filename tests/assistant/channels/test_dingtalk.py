@@ -168,6 +168,10 @@ def test_stream_mode_frames_are_handled_through_the_sdk_client(channel_settings,
         from assistant.store import questions
         [question] = conn.execute(sql_select(questions)).all()
     assert question.text == "出库单保存提示库存不足但实物有货" and question.group_name == "ERP仓库群"
+    # A frame whose data is not a robot message object is acknowledged as a bad request, not dropped.
+    bad = {**frame, "data": "[1, 2]", "headers": {**frame["headers"], "messageId": "frame-2"}}
+    asyncio.run(client.route_message(bad))
+    assert [(f["code"], f["headers"]["messageId"]) for f in client.websocket.frames[1:]] == [(400, "frame-2")]
     # The HTTP callback is closed in Stream mode: a signed post is refused as not configured (HTTP 404).
     import pytest
 
