@@ -25,7 +25,7 @@ from indexer.hygiene import (
 )
 from indexer.text import TextProcessor
 
-__all__ = ["check_tenant", "faq_documents", "learned_merge_target", "published_report"]
+__all__ = ["check_tenant", "faq_documents", "hygiene_inputs", "learned_merge_target", "published_report"]
 
 
 def _published_vectors(settings: Settings) -> dict[str, np.ndarray]:
@@ -49,27 +49,27 @@ def _published_vectors(settings: Settings) -> dict[str, np.ndarray]:
     return dict(zip(uris, vectors))
 
 
+def hygiene_inputs(store: Engine, tenant: str) -> HygieneInputs:
+    """What the tenant's store tells the hygiene check: experts' resolutions, and per-source usage since its
+    oldest question."""
+    from assistant.store import list_resolutions, source_usage
+
+    usage, since = source_usage(store, tenant=tenant)
+    return HygieneInputs(curation_from(list_resolutions(store, tenant=tenant)), usage, since)
+
+
 def check_tenant(settings: Settings, store: Engine, *, processor: TextProcessor | None = None) -> HygieneReport:
     """The hygiene report of ``settings.tenant`` now: its sources plus learned entries, resolutions applied as
     the next build will apply them, usage from its store, dense similarity from the published build's vectors
     (when every entry has one)."""
-    from datetime import timedelta, timezone
-
-    from assistant.store import learned_documents, list_resolutions, source_usage
+    from assistant.store import learned_documents
     from indexer.build import _with_learned
-    from indexer.loaders import FaqColumns, load_sources
-    from models.taxonomy import load_taxonomy
+    from indexer.loaders import load_tenant_sources
 
     processor = processor or TextProcessor.from_settings(settings)
-    loaded = load_sources(
-        settings.data_dir, timedelta(minutes=settings.chat_thread_window_minutes),
-        faq_columns=FaqColumns.from_mapping(settings.faq_columns), experts=frozenset(settings.chat_experts),
-        sender_names=settings.chat_sender_names, modules=frozenset(load_taxonomy(settings.taxonomy_path).module_ids),
-        tz=timezone(timedelta(hours=settings.chat_utc_offset_hours)),
-    )
+    loaded = load_tenant_sources(settings)
     documents = _with_learned(loaded.documents, *learned_documents(store, tenant=settings.tenant))
-    usage, since = source_usage(store, tenant=settings.tenant)
-    inputs = HygieneInputs(curation_from(list_resolutions(store, tenant=settings.tenant)), usage, since)
+    inputs = hygiene_inputs(store, settings.tenant)
     documents, _ = apply_curation(documents, inputs.curation)
     qa = [d for d in documents if d.source_type in (SourceType.FAQ, SourceType.CHAT)]
     vectors = _published_vectors(settings)

@@ -24,9 +24,9 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     its sources and the learned FAQ of its reviews; its reviewed questions (accepted: answerable, rejected:
     not) train the abstention model beside the validation set. Already loaded ``models`` are lent instead of
     reloading."""
+    from assistant.kb_hygiene import hygiene_inputs
     from assistant.service import module_tagger
-    from assistant.store import learned_documents, list_resolutions, open_store, review_outcomes, source_usage
-    from indexer.hygiene import HygieneInputs, curation_from
+    from assistant.store import learned_documents, open_store, review_outcomes
     from assistant.tenants import SharedModels
     from eval.tuning import fusion_tuner, review_samples
     from indexer.text import TextProcessor
@@ -37,8 +37,7 @@ def rebuild_knowledge_base(settings: Settings, *, models: SharedModels | None = 
     try:
         learned = learned_documents(engine, tenant=settings.tenant)
         reviewed = review_samples(review_outcomes(engine, tenant=settings.tenant))
-        usage, since = source_usage(engine, tenant=settings.tenant)
-        hygiene = HygieneInputs(curation_from(list_resolutions(engine, tenant=settings.tenant)), usage, since)
+        hygiene = hygiene_inputs(engine, settings.tenant)
     finally:
         if store is None:
             engine.dispose()

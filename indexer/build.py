@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +37,7 @@ from indexer.index import (
 )
 from indexer.hygiene import HygieneInputs, apply_curation, check_knowledge_base, scored_pairs, scored_pairs_key
 from indexer.lexical import LexicalIndex, chunk_term_counts, expand
-from indexer.loaders import FaqColumns, SkippedFile, load_sources
-from models.taxonomy import load_taxonomy
+from indexer.loaders import SkippedFile, load_tenant_sources
 from indexer.text import TextProcessor
 from indexer.build_cache import BuildCache
 from indexer.vocab import VOCABULARY
@@ -241,16 +240,7 @@ def _build(
     processor = processor or TextProcessor.from_settings(settings)
     cache = BuildCache(settings.cache_dir, settings.tenant, processor, settings.title_weight)
 
-    loaded = load_sources(
-        settings.data_dir,
-        timedelta(minutes=settings.chat_thread_window_minutes),
-        faq_columns=FaqColumns.from_mapping(settings.faq_columns),
-        experts=frozenset(settings.chat_experts),
-        sender_names=settings.chat_sender_names,
-        modules=frozenset(load_taxonomy(settings.taxonomy_path).module_ids),
-        tz=timezone(timedelta(hours=settings.chat_utc_offset_hours)),
-        file_cache=cache.file_documents,
-    )
+    loaded = load_tenant_sources(settings, file_cache=cache.file_documents)
     if progress:
         progress("load", len(loaded.files), len(loaded.files) + len(loaded.skipped))
     watch.lap("load")

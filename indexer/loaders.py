@@ -30,10 +30,10 @@ import re
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -51,6 +51,10 @@ from indexer.chat_exports import (
 from indexer.errors import SourceFormatError
 from indexer.pii import mask_pii
 from indexer.threads import ChatMessage, ThreadReport, build_threads
+from models.taxonomy import load_taxonomy
+
+if TYPE_CHECKING:
+    from erp_assist.settings import Settings
 
 __all__ = [
     "FaqColumns",
@@ -69,6 +73,7 @@ __all__ = [
     "load_sop_text",
     "load_sop_tree",
     "load_sources",
+    "load_tenant_sources",
 ]
 
 SourceFileReader = Callable[[Path], list[Document]]
@@ -636,6 +641,22 @@ def load_sources(
         loaded.threads = build_threads(list(messages.values()), thread_window)
         loaded.documents.extend(_masked(thread.to_document()) for thread in loaded.threads.resolved)
     return loaded
+
+
+def load_tenant_sources(settings: Settings, *, file_cache: SourceFileCache | None = None) -> LoadedSources:
+    """``load_sources`` of ``settings.data_dir`` read as the settings say (chat thread window, FAQ columns,
+    experts, sender names, the taxonomy's modules, the chats' time zone): what a build indexes and
+    ``erp-assist kb check`` checks."""
+    return load_sources(
+        settings.data_dir,
+        timedelta(minutes=settings.chat_thread_window_minutes),
+        faq_columns=FaqColumns.from_mapping(settings.faq_columns),
+        experts=frozenset(settings.chat_experts),
+        sender_names=settings.chat_sender_names,
+        modules=frozenset(load_taxonomy(settings.taxonomy_path).module_ids),
+        tz=timezone(timedelta(hours=settings.chat_utc_offset_hours)),
+        file_cache=file_cache,
+    )
 
 
 def _collect(loaded: LoadedSources, path: Path, reader, keep: bool = True):  # noqa: ANN001, ANN202
