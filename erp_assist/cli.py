@@ -106,6 +106,7 @@ def index(
     with _progress(_STAGES) as on_progress:
         try:
             from assistant.rebuild import rebuild_knowledge_base
+            from indexer.index import has_vectors
 
             report = rebuild_knowledge_base(settings, progress=on_progress, publish=not gate)
         except ErpAssistError as exc:
@@ -128,7 +129,7 @@ def index(
     console.print("耗时分布: " + " · ".join(stages))
     for skipped in report.skipped:
         err.print(f"[yellow]skipped[/] {skipped.path}: {skipped.reason}")
-    if not manifest["embedder"]["name"]:
+    if not has_vectors(manifest):
         console.print(f"向量: 未计算 — {manifest['embedder']['reason']}")
     if "fusion" in manifest:
         console.print(f"融合权重: {manifest['fusion']['reason']}")

@@ -51,7 +51,7 @@ from indexer.chat_exports import (
 from indexer.errors import SourceFormatError
 from indexer.pii import mask_pii
 from indexer.threads import ChatMessage, ThreadReport, build_threads
-from models.taxonomy import load_taxonomy
+from models.taxonomy import SHIPPED_TAXONOMY, load_taxonomy
 
 if TYPE_CHECKING:
     from erp_assist.settings import Settings
@@ -83,7 +83,6 @@ context (what else shapes them: the SOP root, the module ids); a build's ``Build
 
 FAQ_SUFFIXES = (".csv", ".xlsx", ".jsonl")
 SOP_SUFFIXES = (".md", ".docx", ".txt")
-_TAXONOMY = Path(__file__).resolve().parent.parent / "models" / "taxonomy.yaml"
 
 
 @dataclass(frozen=True)
@@ -128,7 +127,7 @@ class FaqColumns:
 
 
 @lru_cache(maxsize=4)
-def default_module_ids(taxonomy_path: Path = _TAXONOMY) -> frozenset[str]:
+def default_module_ids(taxonomy_path: Path = SHIPPED_TAXONOMY) -> frozenset[str]:
     """Module ids of the taxonomy file (``models/taxonomy.yaml`` unless told otherwise)."""
     data = load_yaml(taxonomy_path.read_text(encoding="utf-8")) or {}
     return frozenset(str(m["id"]) for m in data.get("modules") or [])

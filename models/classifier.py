@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from erp_assist.domain import UNKNOWN_MODULE, Classification, Urgency
 from erp_assist.errors import InvalidQuestionError, ModelNotTrainedError
 from indexer.text import TextProcessor, normalize
-from models.taxonomy import Taxonomy, load_taxonomy
+from models.taxonomy import SHIPPED_TAXONOMY, Taxonomy, load_taxonomy
 
 if TYPE_CHECKING:
     from indexer.embedding import Embedder
@@ -164,7 +164,6 @@ def tune_p1_threshold(p1_probability: np.ndarray, is_p1: np.ndarray, recall_targ
 # Features
 
 
-SHIPPED_TAXONOMY = Path(__file__).with_name("taxonomy.yaml")
 
 
 @cache

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from erp_assist.yamlio import load_yaml
 
-__all__ = ["Concept", "Label", "Taxonomy", "load_taxonomy"]
+__all__ = ["Concept", "Label", "SHIPPED_TAXONOMY", "Taxonomy", "load_taxonomy"]
+
+SHIPPED_TAXONOMY = Path(__file__).with_name("taxonomy.yaml")  # the default of ERP_ASSIST_TAXONOMY_PATH
 
 _TERM_SEPARATORS = re.compile(r"[、，,；;/\s]+")
 _CONCEPT_ID = re.compile(r"[a-z][a-z0-9_]*")
