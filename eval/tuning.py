@@ -103,9 +103,8 @@ def choose_dense_weight(index: KnowledgeIndex, processor: TextProcessor, embedde
     questions = [q for q in everything if q.answerable]
     if not questions:
         return {"dense_weight": 0.0, "reason": f"{dataset} has no answerable question matching this corpus"}
-    if not index.has_vectors:
-        embedder = None  # a BM25-only build: only the abstention is chosen here
     retriever = Retriever(index, processor, embedder)
+    embedder = retriever.embedder  # None for a BM25-only build: only the abstention is chosen here
     if embedder is not None:
         embedder.prime([q.question for q in questions])
     base = FusionConfig.from_settings(settings, {})
@@ -166,9 +165,9 @@ def abstention_signals(index: KnowledgeIndex, processor: TextProcessor, embedder
         return []
     extractor = signal_extractor(index, processor)
     retriever = Retriever(index, processor, embedder)
-    dense = config.dense_weight > 0 and embedder is not None and index.has_vectors
+    dense = config.dense_weight > 0 and retriever.embedder is not None
     if dense:
-        embedder.prime(questions)  # type: ignore[union-attr]
+        retriever.embedder.prime(questions)  # type: ignore[union-attr]
     modules = [c.module_scores for c in classifier.classify_many(questions)] if classifier else [None] * len(
         questions)
     try:

@@ -56,7 +56,7 @@ class Retriever:
     def __init__(self, index: KnowledgeIndex, processor: TextProcessor, embedder: Embedder | None) -> None:
         self.index = index
         self.processor = processor
-        self.embedder = embedder
+        self.embedder = embedder if index.has_vectors else None  # a BM25-only build has no vectors to search
 
     def lexical(self, query: str, k: int) -> list[Hit]:
         chunks = self.index.chunks
@@ -64,7 +64,7 @@ class Retriever:
         return [Hit(chunks[row], score, lexical=score) for row, score in found]
 
     def dense(self, query: str, k: int) -> list[Hit]:
-        if self.embedder is None or not self.index.has_vectors:
+        if self.embedder is None:
             raise ValueError("dense retrieval needs an embedder and a build with vectors "
                              "(ERP_ASSIST_DENSE_VECTORS=always)")
         vector = self.embedder.encode([query])[0]
@@ -78,7 +78,7 @@ class Retriever:
         tokens = self.processor.tokenize(query)
         lex_found = backend.lexical_top(tokens, config.candidate_k)
         lexical = dict(lex_found)
-        use_dense = config.dense_weight > 0 and self.embedder is not None and self.index.has_vectors
+        use_dense = config.dense_weight > 0 and self.embedder is not None
         dense_rows: list[int] = []
         dense_sim: dict[int, float] = {}
         rows = [r for r, _ in lex_found]
