@@ -96,8 +96,10 @@ def main() -> None:
             print(f"synthetic full build {n:8d} chunks  {big_s:7.1f} s  {n / big_s:7.1f} chunks/s")
             with (synthetic / "faq.csv").open("a", encoding="utf-8") as handle:
                 handle.write("bench-new-1,成本中心怎么停用？,在【成本中心】里把状态改为停用。,finance\n")
-            _, again_s = _timed_build(big_settings, processor)
+            again, again_s = _timed_build(big_settings, processor)
             print(f"synthetic incremental (1 FAQ entry added): {again_s:.1f} s, ratio {again_s / big_s:.3f}")
+            for name, report in (("full", big), ("incremental", again)):
+                print(f"  {name:<11} " + "  ".join(f"{stage} {s:.2f}" for stage, s in report.stage_seconds.items()))
 
 
 if __name__ == "__main__":
