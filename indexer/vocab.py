@@ -456,6 +456,8 @@ def packs_for_settings(settings: Any) -> tuple[Taxonomy, list[VendorPack], dict[
     taxonomy = load_taxonomy(settings.taxonomy_path)
     vendor_dir = Path(settings.vendor_packs_dir)
     tenant_pack = Path(settings.data_dir) / TENANT_PACK
+    if not tenant_pack.is_file() and not parse_vendor_list(settings.erp_vendors, vendor_dir):
+        return taxonomy, [], {}  # packs off: no pack file is read
     shared = shipped_new_concepts(vendor_dir, taxonomy)
     own = load_pack(tenant_pack, taxonomy, shared) if tenant_pack.is_file() else None
     choice = own.erp_vendors if own is not None and own.erp_vendors is not None else settings.erp_vendors
