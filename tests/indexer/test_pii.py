@@ -66,3 +66,31 @@ def test_no_personal_data_reaches_any_loaded_document():
     for placeholder in ["[手机号]", "[身份证号]", "[银行卡号]", "[邮箱]"]:
         assert placeholder in dumped
     assert "RK-2024-1104-003" in dumped and "MAT-000123" in dumped and "50,000.00" in dumped
+
+
+def test_the_quick_pre_check_passes_nothing_the_four_patterns_would_mask():
+    """mask_pii skips texts without an "@" or seven near-consecutive digits; on texts made of digits, spaces,
+    hyphens, letters and Chinese it must give exactly what the four substitutions give."""
+    import random
+
+    from indexer import pii
+
+    def four_substitutions(text: str) -> str:
+        for pattern, label in ((pii._EMAIL, "email"), (pii._ID_CARD, "id_card"), (pii._BANK_CARD, "bank_card"),
+                               (pii._MOBILE, "mobile")):
+            text = pattern.sub(pii.PII_LABELS[label], text)
+        return text
+
+    rng = random.Random(7)
+
+    def digits(n: int) -> str:
+        return "".join(rng.choice("0123456789") for _ in range(n))
+
+    pieces = [lambda: digits(rng.randint(1, 20)), lambda: "1" + rng.choice("3459") + digits(9),
+              lambda: f"{rng.randint(110000, 659999)}19{digits(2)}{rng.randint(1, 12):02}{rng.randint(1, 28):02}"
+                      f"{digits(3)}{rng.choice('0X')}",
+              lambda: rng.choice(" -+@.xX号电话ab") * rng.randint(1, 2), lambda: "zhang.min@erp.cn"]
+    texts = ["".join(rng.choice(pieces)() for _ in range(rng.randint(1, 6))) for _ in range(20_000)]
+    labels_reached = {label for t in texts for label in pii.PII_LABELS.values() if label in four_substitutions(t)}
+    assert labels_reached == set(pii.PII_LABELS.values())  # the sample reaches every kind of match
+    assert [mask_pii(t) for t in texts] == [four_substitutions(t) for t in texts]
