@@ -36,6 +36,15 @@ def _write_synthetic_faq(path: Path, size: int) -> None:
             writer.writerow([chunk.source_id, chunk.title, chunk.text, chunk.module])
 
 
+def _edit_middle_entry(faq: Path) -> None:
+    """Change the answer of the entry halfway down the file: its chunk's row moves in no matrix, unlike an append."""
+    with faq.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    rows[len(rows) // 2][2] += "（已更新：审批后同步通知财务。）"
+    with faq.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+
+
 def _timed_build(settings: Settings, processor: TextProcessor):  # noqa: ANN202
     started = time.perf_counter()
     report = build_index(settings, processor=processor)
@@ -90,15 +99,19 @@ def main() -> None:
         if args.synthetic:
             synthetic = Path(tmp) / "synthetic"
             _write_synthetic_faq(synthetic, args.synthetic)
-            big_settings = settings.model_copy(update={"data_dir": synthetic, "index_dir": Path(tmp) / "index-synthetic"})
+            big_settings = settings.model_copy(update={"data_dir": synthetic, "index_dir": Path(tmp) / "index-synthetic",
+                                                       "cache_dir": Path(tmp) / "cache-synthetic"})
             big, big_s = _timed_build(big_settings, processor)
             n = big.manifest["counts"]["chunks"]
             print(f"synthetic full build {n:8d} chunks  {big_s:7.1f} s  {n / big_s:7.1f} chunks/s")
             with (synthetic / "faq.csv").open("a", encoding="utf-8") as handle:
                 handle.write("bench-new-1,成本中心怎么停用？,在【成本中心】里把状态改为停用。,finance\n")
-            again, again_s = _timed_build(big_settings, processor)
-            print(f"synthetic incremental (1 FAQ entry added): {again_s:.1f} s, ratio {again_s / big_s:.3f}")
-            for name, report in (("full", big), ("incremental", again)):
+            added, added_s = _timed_build(big_settings, processor)
+            print(f"synthetic incremental (1 FAQ entry added): {added_s:.2f} s, ratio {added_s / big_s:.3f}")
+            _edit_middle_entry(synthetic / "faq.csv")
+            edited, edited_s = _timed_build(big_settings, processor)
+            print(f"synthetic incremental (1 FAQ entry edited mid-file): {edited_s:.2f} s, ratio {edited_s / big_s:.3f}")
+            for name, report in (("full", big), ("added", added), ("edited", edited)):
                 print(f"  {name:<11} " + "  ".join(f"{stage} {s:.2f}" for stage, s in report.stage_seconds.items()))
 
 

@@ -5,11 +5,14 @@ chunking the SOPs and the hygiene check's pairwise similarities come next. Each 
 settings, so the last build's results are kept in ``<cache_dir>/tokens/<tenant>-<tokenizer>.cache`` by a hash
 of what they depend on:
 
-- term counts of each text (chunk titles, alternate questions, bodies; the hygiene check's questions and
-  answers): a chunk's BM25 counts are assembled from them;
+- the BM25 term counts of every chunk, as the last build's term-count matrix with a key per row (the chunk's
+  title, alternate questions and body): a rebuild takes the rows of unchanged chunks with one numpy gather, so
+  its work grows with what changed rather than with the knowledge base;
 - the documents of each SOP page, by its bytes and what else shapes them (its root, the module ids);
-- the chunks of each document, by its content and the chunking settings;
-- the hygiene check's scored pairs, by all Q&A entries' content and the thresholds.
+- the chunks of each SOP document, by its content and the chunking settings, and the chunk id of each FAQ
+  entry and chat thread (one chunk each), by its content;
+- the hygiene check's scored pairs, by all Q&A entries' content and the thresholds, and the term counts of the
+  questions and answers it compared, for the next time the pairs are scored.
 
 A missing, stale or unreadable cache only means computing again; only what the last build used is kept, so the
 file does not grow with history.
@@ -29,18 +32,22 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from scipy import sparse
+
 from erp_assist import __version__
 from erp_assist.domain import Chunk, Document, SourceType
-from indexer.chunking import chunk_document
+from indexer.chunking import chunk_document, whole_document_chunk
 from indexer.hygiene import PairScore
-from indexer.lexical import chunk_term_counts, expand
+from indexer.lexical import TermMatrix, chunk_term_counts, expand
 from indexer.text import DICT_DIR, TextProcessor
 
 __all__ = ["BuildCache"]
 
 log = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2
+_SECTIONS = ("texts", "documents", "chunk_ids", "pairs", "files", "matrix")
 
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +78,17 @@ def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()[:32]
 
 
+def _key(*texts: str) -> bytes:
+    """A short content key of some texts; their lengths lead, so the parts stay apart whatever they contain."""
+    lengths = ",".join([str(len(text)) for text in texts])
+    return hashlib.blake2b("\x1f".join([lengths, *texts]).encode("utf-8"), digest_size=16).digest()
+
+
+def _chunk_key(chunk: Chunk) -> bytes:
+    """What a chunk's BM25 counts depend on (``chunk_term_counts``)."""
+    return _key(chunk.title, chunk.text, *chunk.metadata.get("alternates", ()))
+
+
 class BuildCache:
     """One tenant's cache for one tokenizer; ``save`` keeps what this build asked for."""
 
@@ -84,23 +102,28 @@ class BuildCache:
         self.hits: Counter[str] = Counter()
         self.tokenized_texts = 0
         cached = self._read()
-        self._texts: dict[str, dict[str, int]] = cached.get("texts", {})
+        self._texts: dict[bytes, dict[str, int]] = cached.get("texts", {})
         self._documents: dict[str, list[dict[str, Any]]] = cached.get("documents", {})
+        self._chunk_ids: dict[bytes, str] = cached.get("chunk_ids", {})
         self._pairs: dict[str, Any] = cached.get("pairs", {})
         self._files: dict[str, list[dict[str, Any]]] = cached.get("files", {})
+        self._matrix = self._read_matrix(cached.get("matrix"))
+        self._memo: dict[bytes, dict[str, int]] = {}  # texts tokenized in this build, kept only for it
         self._used_files: dict[str, list[dict[str, Any]]] = {}
-        self._used_texts: dict[str, dict[str, int]] = {}
+        self._used_texts: dict[bytes, dict[str, int]] = {}
         self._used_documents: dict[str, list[dict[str, Any]]] = {}
+        self._used_chunk_ids: dict[bytes, str] = {}
         self._used_pairs: dict[str, Any] = {}
+        self._used_matrix: tuple[list[bytes], TermMatrix] | None = None
 
     def _read(self) -> dict[str, Any]:
         try:
-            # marshal, not JSON: the cache is our own file of plain dicts and lists, read by every rebuild, and
-            # marshal reads and writes it several times faster.
+            # marshal, not JSON: the cache is our own file of plain dicts, lists and bytes, read by every rebuild,
+            # and marshal reads and writes it several times faster.
             data = marshal.loads(self.path.read_bytes())
             if not isinstance(data, dict) or data.get("format") != _FORMAT:
                 raise ValueError("written by another version")
-            if not all(isinstance(data.get(k), dict) for k in ("texts", "documents", "pairs", "files")):
+            if not all(isinstance(data.get(k), dict) for k in _SECTIONS):
                 raise ValueError("a section is missing")
             return data
         except FileNotFoundError:
@@ -109,36 +132,80 @@ class BuildCache:
             log.warning("build cache %s is unreadable (%s); computing everything again", self.path.name, exc)
             return {}
 
-    def text_counts(self, text: str) -> dict[str, int]:
-        """The term counts of ``processor.tokenize(text)``."""
-        key = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-        counts = self._used_texts.get(key) or self._texts.get(key)
-        if not isinstance(counts, dict):
+    def _read_matrix(self, section: dict[str, Any] | None) -> tuple[dict[bytes, int], TermMatrix] | None:
+        if not section:
+            return None
+        try:
+            keys, terms = section["keys"], section["terms"]
+            indptr = np.frombuffer(section["indptr"], dtype=np.int64)
+            indices = np.frombuffer(section["indices"], dtype=np.int32)
+            data = np.frombuffer(section["data"], dtype=np.int32)
+            if not (len(indptr) == len(keys) + 1 and indptr[0] == 0 and indptr[-1] == len(indices) == len(data)
+                    and np.all(np.diff(indptr) >= 0) and (not len(indices) or 0 <= indices.min() <= indices.max() < len(terms))):
+                raise ValueError("its arrays do not fit together")
+            counts = sparse.csr_matrix((data, indices, indptr), shape=(len(keys), len(terms)))
+            return {key: row for row, key in enumerate(keys)}, TermMatrix(counts, terms)
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("build cache %s: term counts unreadable (%s); tokenizing every chunk", self.path.name, exc)
+            return None
+
+    def _lookup_counts(self, key: bytes) -> dict[str, int] | None:
+        for section in (self._used_texts, self._memo, self._texts):
+            counts = section.get(key)
+            if isinstance(counts, dict):
+                return counts
+        return None
+
+    def _counts(self, text: str, keep: bool) -> dict[str, int]:
+        key = _key(text)
+        counts = self._lookup_counts(key)
+        if counts is None:
             # Interned: a term appears in many texts, and marshal writes an interned string once.
             counts = {sys.intern(token): n for token, n in Counter(self.processor.tokenize(text)).items()}
             self.tokenized_texts += 1
-        self._used_texts[key] = counts
+        (self._used_texts if keep else self._memo)[key] = counts
         return counts
+
+    def text_counts(self, text: str) -> dict[str, int]:
+        """The term counts of ``processor.tokenize(text)``, kept for the next build (the hygiene check's texts)."""
+        return self._counts(text, keep=True)
 
     def text_tokens(self, text: str) -> list[str]:
         """``processor.tokenize(text)`` as a bag of words (grouped by term)."""
         return expand(self.text_counts(text))
 
-    def chunk_counts(self, chunks: Sequence[Chunk], progress: Callable[[int], None] | None = None
-                     ) -> list[dict[str, int]]:
-        """Each chunk's BM25 term counts: its title and alternate questions ``title_weight`` times, its body
-        once (``chunk_term_counts``), each text tokenized once across builds."""
-        out: list[dict[str, int]] = []
-        for i, chunk in enumerate(chunks, start=1):
-            before = self.tokenized_texts
-            out.append(chunk_term_counts(chunk, self.text_counts, self.title_weight))
-            self.hits["chunks"] += self.tokenized_texts == before
-            if progress:
-                progress(i)
-        return out
+    def chunk_counts(self, chunks: Sequence[Chunk], progress: Callable[[int, int], None] | None = None
+                     ) -> TermMatrix:
+        """The chunks' BM25 term counts (``chunk_term_counts``: title and alternate questions ``title_weight``
+        times, the body once): the last build's rows for unchanged chunks, the tokenizer's for the others.
+        ``progress(done, total)`` counts the chunks tokenized."""
+        keys = [_chunk_key(chunk) for chunk in chunks]
+        rows_before, before = self._matrix or ({}, TermMatrix.from_counts([]))
+        found = [rows_before.get(key, -1) for key in keys]
+        todo = [i for i, row in enumerate(found) if row < 0]
+        self.hits["chunks"] += len(chunks) - len(todo)
+        counted: list[dict[str, int]] = []
+        for done, i in enumerate(todo, start=1):
+            counted.append(chunk_term_counts(chunks[i], lambda text: self._counts(text, keep=False),
+                                             self.title_weight))
+            if progress and (done % 200 == 0 or done == len(todo)):
+                progress(done, len(todo))
+        # The new chunks' rows go below the last build's; each chunk then takes its row from the two.
+        for k, i in enumerate(todo):
+            found[i] = before.n_docs + k
+        matrix = before.extended(TermMatrix.from_counts(counted, before.terms)).take(found).without_unused_terms()
+        self._used_matrix = (keys, matrix)
+        return matrix
 
     def document_chunks(self, document: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
         """``chunk_document``, or the chunks it gave last time for the same content and chunking settings."""
+        if document.source_type is not SourceType.SOP:  # one chunk: only its id (a hash of normalized text) is kept
+            key = _key(document.uri, document.title, document.text)
+            chunk_id = self._used_chunk_ids.get(key) or self._chunk_ids.get(key)
+            self.hits["documents"] += isinstance(chunk_id, str)
+            chunk = whole_document_chunk(document, chunk_id if isinstance(chunk_id, str) else None)
+            self._used_chunk_ids[key] = chunk.id
+            return [chunk]
         key = _digest(__version__, chunk_size, chunk_overlap, document.source_type.value, document.source_id,
                       document.uri, document.title, document.text, document.module, document.url, document.metadata)
         records = self._used_documents.get(key) or self._documents.get(key)
@@ -179,21 +246,34 @@ class BuildCache:
         """``score()``: the hygiene check's pairs, or last build's when everything they depend on is the same."""
         key = _digest(*key_parts)
         rows = self._pairs.get(key)
+        found = None
         if isinstance(rows, list):
             try:
                 found = [PairScore(*row) for row in rows]
                 self.hits["hygiene_pairs"] = 1
+                # The same entries as last time: the texts they were scored from are kept for the next scoring.
+                self._used_texts.update(self._texts)
             except TypeError:
-                found = score()
-        else:
+                pass
+        if found is None:
             found = score()
         self._used_pairs = {key: [(p.left, p.right, p.question, p.answer, p.dense) for p in found]}
         return found
 
     def save(self) -> None:
         """Write the cache atomically and drop this tenant's caches of other tokenizers."""
+        matrix: dict[str, Any] = {}
+        if self._used_matrix is not None:
+            keys, used = self._used_matrix
+            counts = used.counts
+            # marshal writes any buffer as bytes: the arrays are not copied before it.
+            matrix = {"keys": keys, "terms": used.terms,
+                      "indptr": memoryview(np.ascontiguousarray(counts.indptr, dtype=np.int64)),
+                      "indices": memoryview(np.ascontiguousarray(counts.indices, dtype=np.int32)),
+                      "data": memoryview(np.ascontiguousarray(counts.data, dtype=np.int32))}
         data = {"format": _FORMAT, "texts": self._used_texts, "documents": self._used_documents,
-                "pairs": self._used_pairs, "files": self._used_files}
+                "chunk_ids": self._used_chunk_ids, "pairs": self._used_pairs, "files": self._used_files,
+                "matrix": matrix}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             partial = self.path.with_suffix(".partial")

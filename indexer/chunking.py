@@ -15,7 +15,7 @@ from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharac
 from erp_assist.domain import Chunk, Document, SourceType, content_id
 from indexer.text import normalize
 
-__all__ = ["chunk_document", "chunk_documents", "slugify"]
+__all__ = ["chunk_document", "chunk_documents", "slugify", "whole_document_chunk", "whole_document_chunk_id"]
 
 _HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", "!", "?", ";", "，", ",", " ", ""]
@@ -33,21 +33,29 @@ def _meaningful(text: str) -> int:
     return len(re.findall(r"[\w\u3400-\u9fff]", text))
 
 
+def whole_document_chunk_id(document: Document) -> str:
+    """The id of a document that is one chunk (FAQ entry, chat thread): a hash of its uri and normalized text."""
+    return content_id(document.uri, normalize(document.title), normalize(document.text))
+
+
+def whole_document_chunk(document: Document, chunk_id: str | None = None) -> Chunk:
+    """A FAQ entry or chat thread as its one chunk; ``chunk_id``: ``whole_document_chunk_id`` known before."""
+    return Chunk(
+        id=chunk_id or whole_document_chunk_id(document),
+        source_type=document.source_type,
+        source_id=document.source_id,
+        title=document.title,
+        text=document.text,
+        module=document.module,
+        url=document.url,
+        metadata=dict(document.metadata),
+    )
+
+
 def chunk_document(document: Document, chunk_size: int = 400, chunk_overlap: int = 40) -> list[Chunk]:
     """Chunks of one document, in reading order, without empty or heading-only pieces."""
     if document.source_type is not SourceType.SOP:
-        return [
-            Chunk(
-                id=content_id(document.uri, normalize(document.title), normalize(document.text)),
-                source_type=document.source_type,
-                source_id=document.source_id,
-                title=document.title,
-                text=document.text,
-                module=document.module,
-                url=document.url,
-                metadata=dict(document.metadata),
-            )
-        ]
+        return [whole_document_chunk(document)]
     header_splitter = MarkdownHeaderTextSplitter(headers_to_split_on=_HEADERS, strip_headers=True)
     text_splitter = RecursiveCharacterTextSplitter(
         chunk_size=chunk_size,

@@ -728,6 +728,8 @@ def apply_curation(documents: Sequence[Document], curation: Curation) -> tuple[l
     """Documents as the expert resolved them: retired ones left out, merged ones folded into their keeper (their
     question and alternates become the keeper's alternates, their uri is listed in ``merged_from`` so links
     redirect), edited answers replaced. Returns the documents and what was done (for the manifest)."""
+    if not (curation.merges or curation.retired or curation.edits):
+        return list(documents), {"merged": 0, "retired": 0, "edited": 0, "redirects": {}}
     by_uri = {d.uri: d for d in documents}
     retired = {u for u in curation.retired if u in by_uri}
     merged: dict[str, list[Document]] = {}

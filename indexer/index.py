@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from erp_assist.domain import Chunk
 from erp_assist.settings import Settings
 from indexer.backends import LocalBackend, SearchBackend
@@ -204,15 +206,23 @@ def verify_build_files(path: Path, manifest: dict[str, Any], names: Iterable[str
                                     f"(corrupt or changed after the build); {_FIX}")
 
 
-def load_index(path: Path, expected_dimension: int | None = None, settings: Settings | None = None) -> KnowledgeIndex:
+def load_index(path: Path, expected_dimension: int | None = None, settings: Settings | None = None, *,
+               just_written: list[Chunk] | None = None) -> KnowledgeIndex:
     """Read a build directory back, refusing one whose files differ from its manifest or cannot be read
-    (``IndexCorruptError``, naming the build and the file). A Milvus build needs ``settings`` (the connection)."""
+    (``IndexCorruptError``, naming the build and the file). A Milvus build needs ``settings`` (the connection).
+
+    ``just_written``: the chunks of a build this process has just written and sealed (its verification); they
+    are not read back, nor are the checksums computed a moment ago computed again."""
     name = path.name
     manifest = _read_manifest(path)
-    verify_build_files(path, manifest)
+    if just_written is None:
+        verify_build_files(path, manifest)
     try:
-        with (path / CHUNKS).open(encoding="utf-8") as handle:
-            chunks = [Chunk.from_record(json.loads(line)) for line in handle if line.strip()]
+        if just_written is not None:
+            chunks = just_written
+        else:
+            with (path / CHUNKS).open("rb") as handle:
+                chunks = [Chunk.from_record(orjson.loads(line)) for line in handle if line.strip()]
         store = vector_store(manifest)
         if store["kind"] == "milvus":
             backend, rows = _milvus_backend(path, manifest, chunks, settings)

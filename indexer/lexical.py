@@ -16,7 +16,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
+from dataclasses import dataclass
 from pathlib import Path
 
 import bm25s
@@ -28,11 +28,10 @@ from erp_assist.domain import Chunk
 # The vocabulary packs' concept-token prefix (indexer.vocab.CONCEPT_PREFIX; not imported: vocab imports text).
 CONCEPT_PREFIX = "~"
 
-__all__ = ["LexicalIndex", "chunk_term_counts", "expand"]
+__all__ = ["LexicalIndex", "TermMatrix", "chunk_term_counts", "expand"]
 
 # An empty document would break bm25s; a single placeholder token keeps row numbers aligned.
 _PLACEHOLDER = "\x00"
-_EMPTY_DOCUMENT = {_PLACEHOLDER: 1}
 
 
 def chunk_term_counts(chunk: Chunk, text_counts: Callable[[str], Mapping[str, int]], title_weight: int
@@ -49,6 +48,78 @@ def chunk_term_counts(chunk: Chunk, text_counts: Callable[[str], Mapping[str, in
 def expand(counts: Mapping[str, int]) -> list[str]:
     """Term counts back to a token list (grouped by term)."""
     return [token for token, n in counts.items() for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class TermMatrix:
+    """Term counts of documents as a sparse matrix (a row per document, a column per term in ``terms``).
+
+    A rebuild takes the rows of unchanged chunks from the last build's matrix (``extended``, ``take``) instead of
+    assembling every chunk's counts again."""
+
+    counts: sparse.csr_matrix
+    terms: list[str]
+
+    @classmethod
+    def from_counts(cls, term_counts: Sequence[Mapping[str, int]], terms: Sequence[str] = ()) -> TermMatrix:
+        """The matrix of these documents' counts; its columns start with ``terms`` (new terms are appended)."""
+        vocab = {term: i for i, term in enumerate(terms)}
+        for counts in term_counts:
+            for term in counts:
+                vocab.setdefault(term, len(vocab))
+        columns = np.fromiter((vocab[term] for counts in term_counts for term in counts), dtype=np.int32)
+        frequencies = np.fromiter((n for counts in term_counts for n in counts.values()), dtype=np.int32,
+                                  count=len(columns))
+        indptr = np.zeros(len(term_counts) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, term_counts), dtype=np.int64, count=len(term_counts)), out=indptr[1:])
+        counts = sparse.csr_matrix((frequencies, columns, indptr), shape=(len(term_counts), len(vocab)))
+        return cls(counts, list(vocab))
+
+    @property
+    def n_docs(self) -> int:
+        return self.counts.shape[0]
+
+    def row(self, i: int) -> dict[str, int]:
+        """Document ``i``'s term counts."""
+        start, end = self.counts.indptr[i], self.counts.indptr[i + 1]
+        return {self.terms[j]: int(n) for j, n in zip(self.counts.indices[start:end], self.counts.data[start:end])}
+
+    def take(self, rows: Sequence[int]) -> TermMatrix:
+        """These rows, in this order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if np.array_equal(rows, np.arange(len(rows))):  # the first rows (a rebuild after entries were added)
+            return self if len(rows) == self.n_docs else TermMatrix(self.counts[:len(rows)], self.terms)
+        return TermMatrix(self.counts[rows], self.terms)
+
+    def extended(self, below: TermMatrix) -> TermMatrix:
+        """This matrix with ``below``'s rows added under it; ``below``'s columns start with this one's terms."""
+        if below.terms[:len(self.terms)] != self.terms:
+            raise ValueError("the rows below must number their terms as this matrix does")
+        if not below.n_docs:
+            return self
+        width = len(below.terms)
+        return TermMatrix(sparse.vstack([sparse.csr_matrix(self.counts, shape=(self.n_docs, width)), below.counts],
+                                        format="csr"), below.terms)
+
+    def with_placeholders(self) -> TermMatrix:
+        """Empty documents hold one placeholder term: bm25s cannot index an empty document, and rows stay aligned."""
+        empty = np.flatnonzero(np.diff(self.counts.indptr) == 0)
+        if not len(empty):
+            return self
+        terms = [*self.terms, _PLACEHOLDER]
+        filler = sparse.csr_matrix((np.ones(len(empty), dtype=self.counts.dtype),
+                                    (empty, np.full(len(empty), len(self.terms)))), shape=(self.n_docs, len(terms)))
+        return TermMatrix(sparse.csr_matrix(self.counts, shape=filler.shape) + filler, terms)
+
+    def without_unused_terms(self) -> TermMatrix:
+        """Only the columns some document uses, in their order (a term no chunk has any more is unknown)."""
+        used = np.bincount(self.counts.indices, minlength=len(self.terms)) > 0
+        if used.all():
+            return self
+        renumbered = (np.cumsum(used) - 1).astype(np.int32)  # keeps the columns' order: rows stay sorted as they were
+        counts = sparse.csr_matrix((self.counts.data, renumbered[self.counts.indices], self.counts.indptr),
+                                   shape=(self.n_docs, int(used.sum())))
+        return TermMatrix(counts, [term for term, kept in zip(self.terms, used.tolist()) if kept])
 
 
 class LexicalIndex:
@@ -69,32 +140,36 @@ class LexicalIndex:
         return self.fit_counts([Counter(tokens) for tokens in corpus_tokens], scorer=scorer)
 
     def fit_counts(self, term_counts: Sequence[Mapping[str, int]], *, scorer: bool = True) -> LexicalIndex:
-        """``fit`` from each document's term counts (what the build's cache keeps).
+        """``fit`` from each document's term counts."""
+        return self.fit_matrix(TermMatrix.from_counts(term_counts), scorer=scorer)
+
+    def fit_matrix(self, documents: TermMatrix, *, scorer: bool = True) -> LexicalIndex:
+        """``fit`` from a term-count matrix (what a build assembles from its cache).
 
         The score matrix is the one bm25s's Lucene variant builds (``idf · tf / (tf + k1·(1 − b + b·dl/avgdl))``,
-        one column per term), computed with numpy over the counts instead of bm25s's loop over every token: the
-        BM25 fit was a third of an incremental rebuild."""
-        if not term_counts:
+        one column per term), computed with numpy over the counts instead of bm25s's loop over every token."""
+        if not documents.n_docs:
             raise ValueError("cannot build a BM25 index over zero chunks; add FAQ, SOP or chat sources")
-        term_counts = [counts or _EMPTY_DOCUMENT for counts in term_counts]
-        terms = list(chain.from_iterable(term_counts))
-        vocab = {term: i for i, term in enumerate(dict.fromkeys(terms))}
-        columns = np.fromiter(map(vocab.__getitem__, terms), dtype=np.int64, count=len(terms))
-        frequencies = np.fromiter(chain.from_iterable(counts.values() for counts in term_counts), dtype=np.float64,
-                                  count=len(terms))
-        terms_per_doc = np.fromiter(map(len, term_counts), dtype=np.int64, count=len(term_counts))
-        rows = np.repeat(np.arange(len(term_counts), dtype=np.int64), terms_per_doc)
-        self.n_docs = len(term_counts)
-        doc_freq = np.bincount(columns, minlength=len(vocab))
-        self.doc_freq = dict(zip(vocab, doc_freq.tolist()))
+        documents = documents.with_placeholders().without_unused_terms()
+        counts = documents.counts
+        vocab = {term: i for i, term in enumerate(documents.terms)}
+        self.n_docs = documents.n_docs
+        doc_freq = np.bincount(counts.indices, minlength=len(vocab))
+        self.doc_freq = dict(zip(documents.terms, doc_freq.tolist()))
         self.doc_freq.pop(_PLACEHOLDER, None)
         if not scorer:
             return self
-        lengths = np.bincount(rows, weights=frequencies, minlength=self.n_docs)
+        # float32 and in place: at 50,000 chunks the matrix has millions of entries, and every temporary costs.
+        frequencies = counts.data.astype(np.float32)
+        lengths = np.add.reduceat(counts.data, counts.indptr[:-1]).astype(np.float64)  # no empty rows (placeholders)
         idf = np.log(1 + (self.n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
-        norm = self.k1 * ((1 - self.b) + self.b * lengths[rows] / lengths.mean())
-        matrix = sparse.csc_matrix(((idf[columns] * (frequencies / (norm + frequencies))).astype(np.float32),
-                                    (rows, columns)), shape=(self.n_docs, len(vocab)))
+        norm = (self.k1 * ((1 - self.b) + self.b * lengths / lengths.mean())).astype(np.float32)
+        denominators = np.repeat(norm, np.diff(counts.indptr))
+        denominators += frequencies
+        scores = idf[counts.indices]
+        scores *= frequencies
+        scores /= denominators
+        matrix = sparse.csr_matrix((scores, counts.indices, counts.indptr), shape=counts.shape).tocsc()
         matrix.sort_indices()
         bm25 = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
         bm25.scores = {"data": matrix.data, "indices": matrix.indices.astype(np.int32),

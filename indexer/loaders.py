@@ -145,9 +145,15 @@ def _module(value: Any, modules: Collection[str] | None) -> tuple[str | None, di
 
 def _masked(document: Document) -> Document:
     metadata = document.metadata
-    if metadata.get("alternates"):
-        metadata = {**metadata, "alternates": [mask_pii(a) for a in metadata["alternates"]]}
-    return replace(document, title=mask_pii(document.title), text=mask_pii(document.text), metadata=metadata)
+    alternates = metadata.get("alternates")
+    if alternates:
+        masked_alternates = [mask_pii(a) for a in alternates]
+        if masked_alternates != alternates:
+            metadata = {**metadata, "alternates": masked_alternates}
+    title, text = mask_pii(document.title), mask_pii(document.text)
+    if title == document.title and text == document.text and metadata is document.metadata:
+        return document  # most texts hold no personal data: no copy
+    return replace(document, title=title, text=text, metadata=metadata)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -155,7 +161,7 @@ def _masked(document: Document) -> Document:
 
 
 def _split_list(value: Any) -> list[str]:
-    if value is None:
+    if value is None or value == "":
         return []
     items = value if isinstance(value, list) else re.split(r"[|｜]", str(value))
     return [str(item).strip() for item in items if str(item).strip()]
@@ -183,11 +189,11 @@ class _FaqBuilder:
 
     def add(self, row: Mapping[str, Any], where: str) -> None:
         c = self.columns
-        if not any(str(v).strip() for v in row.values() if v is not None and not isinstance(v, list)):
-            return  # a blank row (Excel keeps formatted empty rows; CSVs end with ",,,")
         faq_id, question, answer = (str(row.get(col) if row.get(col) is not None else "").strip()
                                     for col in c.required)
         if not (faq_id and question and answer):
+            if not any(str(v).strip() for v in row.values() if v is not None and not isinstance(v, list)):
+                return  # a blank row (Excel keeps formatted empty rows; CSVs end with ",,,")
             raise SourceFormatError(f"{where}: empty id, question or answer")
         if faq_id in self.seen:
             raise SourceFormatError(f"{where}: duplicate FAQ id {faq_id!r} (first at {self.seen[faq_id]})")

@@ -4,6 +4,7 @@ entry changed; what it builds is the same as building everything from scratch.""
 from __future__ import annotations
 
 import json
+import marshal
 import random
 
 import bm25s
@@ -11,7 +12,7 @@ import numpy as np
 
 from indexer.build import HYGIENE, build_index
 from indexer.index import CHUNKS, load_index
-from indexer.lexical import LexicalIndex
+from indexer.lexical import LexicalIndex, TermMatrix
 
 SECOND_SOP = """---
 id: sop-test-month-end
@@ -33,16 +34,21 @@ def _cold(settings, tmp_path, processor, name):  # noqa: ANN001, ANN202
                                                    "cache_dir": tmp_path / name / "cache"}), processor=processor)
 
 
+QUESTIONS = ("成本中心停用", "月结时提示凭证未过账", "错误码 30005 调拨单", "收料通知单怎么下推", "逾期需蓝鲸项目组审批")
+
+
 def _same_build(warm, cold, processor) -> None:  # noqa: ANN001
-    """Same chunks, same hygiene findings, same BM25 scores."""
+    """Same chunks, same hygiene findings, same vocabulary and document frequencies, same BM25 scores (raw and
+    bounded: a term no chunk has any more must be unknown, as it is to a cold build)."""
     assert (warm.path / CHUNKS).read_text(encoding="utf-8") == (cold.path / CHUNKS).read_text(encoding="utf-8")
     warm_hygiene, cold_hygiene = (json.loads((b.path / HYGIENE).read_text(encoding="utf-8")) for b in (warm, cold))
     assert warm_hygiene == cold_hygiene
     warm_index, cold_index = load_index(warm.path), load_index(cold.path)
-    for question in ("成本中心停用", "月结时提示凭证未过账", "错误码 30005 调拨单", "收料通知单怎么下推"):
+    assert warm_index.backend.lexical.doc_freq == cold_index.backend.lexical.doc_freq
+    for question in QUESTIONS:
         tokens = processor.tokenize(question)
-        warm_scores, cold_scores = (i.backend.lexical.scores(tokens)[0] for i in (warm_index, cold_index))
-        np.testing.assert_allclose(warm_scores, cold_scores, rtol=1e-6)
+        for warm_scores, cold_scores in zip(*(i.backend.lexical.scores(tokens) for i in (warm_index, cold_index))):
+            np.testing.assert_allclose(warm_scores, cold_scores, rtol=1e-6)
 
 
 def test_a_rebuild_reuses_the_tokens_of_unchanged_chunks(settings, kb_copy, processor, tmp_path):
@@ -83,6 +89,20 @@ def test_an_sop_edit_reads_and_chunks_only_that_page_and_keeps_the_hygiene_pairs
     _same_build(second, _cold(settings, tmp_path, processor, "cold"), processor)
 
 
+def test_a_removed_section_takes_its_terms_out_of_the_rebuild(settings, kb_copy, processor, tmp_path):
+    """The rebuild starts from the last build's term matrix; terms only the removed text had leave it."""
+    sop = kb_copy / "sops" / "sop-test-month-end.md"
+    sop.write_text(SECOND_SOP + "\n## 逾期处理\n逾期未结账需蓝鲸项目组审批并在凭证摘要注明原因。\n", encoding="utf-8")
+    settings = settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"})
+    first = build_index(settings, processor=processor)
+    assert "蓝鲸" in load_index(first.path).backend.lexical.doc_freq
+    sop.write_text(SECOND_SOP, encoding="utf-8")
+    second = build_index(settings, processor=processor)
+    assert second.reused_tokens == second.manifest["counts"]["chunks"]  # every chunk left was counted before
+    assert "蓝鲸" not in load_index(second.path).backend.lexical.doc_freq
+    _same_build(second, _cold(settings, tmp_path, processor, "cold"), processor)
+
+
 def test_another_tokenizer_does_not_reuse_the_cache(settings, kb_copy, processor):
     settings = settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"})
     build_index(settings, processor=processor)
@@ -101,6 +121,40 @@ def test_an_unreadable_cache_means_computing_again(settings, kb_copy, processor,
         again = build_index(settings, processor=processor)
         assert again.reused_tokens == 0 and not any(again.cache_hits.values())
         _same_build(again, _cold(settings, tmp_path, processor, f"cold-{len(corrupt)}"), processor)
+
+
+def test_term_counts_that_do_not_fit_together_mean_tokenizing_again(settings, kb_copy, processor, tmp_path):
+    settings = settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"})
+    build_index(settings, processor=processor)
+    (cache,) = (settings.cache_dir / "tokens").glob("*.cache")
+    data = marshal.loads(cache.read_bytes())
+    data["matrix"]["indices"] = data["matrix"]["indices"][:-8]  # two entries short of what indptr says
+    cache.write_bytes(marshal.dumps(data))
+    again = build_index(settings, processor=processor)
+    assert again.reused_tokens == 0
+    assert again.cache_hits["hygiene_pairs"] == 1  # the rest of the cache still counts
+    _same_build(again, _cold(settings, tmp_path, processor, "cold"), processor)
+
+
+def test_term_matrix_rows_taken_from_the_last_build_equal_counting_again():
+    rng = random.Random(3)
+    words = [f"词{i}" for i in range(40)]
+
+    def document() -> dict[str, int]:
+        return {w: rng.randint(1, 3) for w in rng.sample(words, rng.randint(0, 6))}
+
+    old = [document() for _ in range(30)]
+    new = [document() for _ in range(5)]
+    before = TermMatrix.from_counts(old)
+    rows = rng.sample(range(30), 20) + [30 + i for i in range(5)]  # some dropped, some reordered, five new
+    rng.shuffle(rows)
+    matrix = before.extended(TermMatrix.from_counts(new, before.terms)).take(rows).without_unused_terms()
+    expected = [(old + new)[row] for row in rows]
+    assert [matrix.row(i) for i in range(len(rows))] == [{t: n for t, n in counts.items()} for counts in expected]
+    assert set(matrix.terms) == {t for counts in expected for t in counts}  # no column without a document
+    # BM25 over it is BM25 over the counts themselves.
+    np.testing.assert_allclose(LexicalIndex().fit_matrix(matrix).scores(["词1", "词2"])[0],
+                               LexicalIndex().fit_counts(expected).scores(["词1", "词2"])[0], rtol=1e-6)
 
 
 def test_bm25_from_term_counts_scores_as_bm25s_itself(processor):
