@@ -99,8 +99,9 @@ def main() -> None:
         if args.synthetic:
             synthetic = Path(tmp) / "synthetic"
             _write_synthetic_faq(synthetic, args.synthetic)
-            big_settings = settings.model_copy(update={"data_dir": synthetic, "index_dir": Path(tmp) / "index-synthetic",
-                                                       "cache_dir": Path(tmp) / "cache-synthetic"})
+            big_settings = settings.model_copy(update={
+                "data_dir": synthetic, "index_dir": Path(tmp) / "index-synthetic", "cache_dir": Path(tmp) / "cache-synthetic",
+            })
             big, big_s = _timed_build(big_settings, processor)
             n = big.manifest["counts"]["chunks"]
             print(f"synthetic full build {n:8d} chunks  {big_s:7.1f} s  {n / big_s:7.1f} chunks/s")
@@ -110,7 +111,8 @@ def main() -> None:
             print(f"synthetic incremental (1 FAQ entry added): {added_s:.2f} s, ratio {added_s / big_s:.3f}")
             _edit_middle_entry(synthetic / "faq.csv")
             edited, edited_s = _timed_build(big_settings, processor)
-            print(f"synthetic incremental (1 FAQ entry edited mid-file): {edited_s:.2f} s, ratio {edited_s / big_s:.3f}")
+            print(f"synthetic incremental (1 FAQ entry edited mid-file): {edited_s:.2f} s, "
+                  f"ratio {edited_s / big_s:.3f}")
             for name, report in (("full", big), ("added", added), ("edited", edited)):
                 print(f"  {name:<11} " + "  ".join(f"{stage} {s:.2f}" for stage, s in report.stage_seconds.items()))
 

@@ -267,16 +267,16 @@ def _build(
     partial = builds / f"{build_id}.partial"
     partial.mkdir(parents=True)
 
-    terms = cache.chunk_counts(chunks, (lambda done, total: progress("tokenize", done, total)) if progress else None)
+    report_tokenized = (lambda done, total: progress("tokenize", done, total)) if progress else None
+    terms = cache.chunk_counts(chunks, report_tokenized)
     watch.lap("tokenize")
     store_block: dict = {"kind": settings.vector_store}
     vectors: np.ndarray | None = None  # the FAISS path's vectors; Milvus keeps its own
     dense: DenseIndex | None = None
     if settings.vector_store == "milvus":
         lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit_matrix(terms, scorer=False)
-        backend, written = _write_milvus(settings, build_id, chunks, [expand(terms.row(i)) for i in range(len(chunks))],
-                                         lexical,
-                                         embedder, progress)
+        tokens = [expand(terms.row(i)) for i in range(len(chunks))]
+        backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
         reused = len(chunks) - written.embedded
         store_block.update(
             uri=settings.milvus_uri, tenant=settings.tenant, collection=written.collection,

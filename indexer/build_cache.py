@@ -137,11 +137,15 @@ class BuildCache:
             return None
         try:
             keys, terms = section["keys"], section["terms"]
+            if not (isinstance(keys, list) and isinstance(terms, list)):
+                raise TypeError("keys and terms must be lists")
             indptr = np.frombuffer(section["indptr"], dtype=np.int64)
             indices = np.frombuffer(section["indices"], dtype=np.int32)
             data = np.frombuffer(section["data"], dtype=np.int32)
-            if not (len(indptr) == len(keys) + 1 and indptr[0] == 0 and indptr[-1] == len(indices) == len(data)
-                    and np.all(np.diff(indptr) >= 0) and (not len(indices) or 0 <= indices.min() <= indices.max() < len(terms))):
+            rows_fit = len(indptr) == len(keys) + 1 and indptr[0] == 0 and np.all(np.diff(indptr) >= 0)
+            entries_fit = indptr[-1] == len(indices) == len(data)
+            columns_fit = not len(indices) or 0 <= indices.min() <= indices.max() < len(terms)
+            if not (rows_fit and entries_fit and columns_fit):
                 raise ValueError("its arrays do not fit together")
             counts = sparse.csr_matrix((data, indices, indptr), shape=(len(keys), len(terms)))
             return {key: row for row, key in enumerate(keys)}, TermMatrix(counts, terms)
@@ -190,6 +194,8 @@ class BuildCache:
                                              self.title_weight))
             if progress and (done % 200 == 0 or done == len(todo)):
                 progress(done, len(todo))
+        if progress and not todo:
+            progress(0, 0)
         # The new chunks' rows go below the last build's; each chunk then takes its row from the two.
         for k, i in enumerate(todo):
             found[i] = before.n_docs + k
