@@ -275,7 +275,7 @@ def _build(
     dense: DenseIndex | None = None
     if settings.vector_store == "milvus":
         lexical = LexicalIndex(concept_weight=settings.vocab_concept_weight).fit_matrix(terms, scorer=False)
-        tokens = [expand(terms.row(i)) for i in range(len(chunks))]
+        tokens = [expand(counts) for counts in terms.document_counts(range(len(chunks)))]
         backend, written = _write_milvus(settings, build_id, chunks, tokens, lexical, embedder, progress)
         reused = len(chunks) - written.embedded
         store_block.update(
@@ -427,8 +427,9 @@ def _verify(path: Path, embedder: Embedder | None, chunks: list[Chunk], terms: T
     probes: dict[str, int] = {}
     for row, chunk in enumerate(chunks):
         probes.setdefault(chunk.module or "unknown", row)
+    probe_terms = dict(zip(probes.values(), terms.document_counts(list(probes.values()))))
     for module, row in sorted(probes.items()):
-        top = [r for r, _ in backend.lexical_top(list(terms.row(row)), 10)]
+        top = [r for r, _ in backend.lexical_top(list(probe_terms[row]), 10)]
         if row not in top:
             raise BuildRefusedError(f"verification failed: the {module} probe ({chunks[row].uri}) did not find itself")
         if index.has_vectors and not backend.dense_top(backend.vectors([row])[0], 1):

@@ -6,8 +6,8 @@ settings, so the last build's results are kept in ``<cache_dir>/tokens/<tenant>-
 of what they depend on:
 
 - the BM25 term counts of every chunk, as the last build's term-count matrix with a key per row (the chunk's
-  title, alternate questions and body): a rebuild takes the rows of unchanged chunks with one numpy gather, so
-  its work grows with what changed rather than with the knowledge base;
+  title, alternate questions and body): a rebuild renumbers the rows of unchanged chunks and adds the new ones
+  with a few numpy passes, and tokenizes only what changed;
 - the documents of each SOP page, by its bytes and what else shapes them (its root, the module ids);
 - the chunks of each SOP document, by its content and the chunking settings, and the chunk id of each FAQ
   entry and chat thread (one chunk each), by its content;
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from erp_assist import __version__
 from erp_assist.domain import Chunk, Document, SourceType
@@ -139,16 +138,15 @@ class BuildCache:
             keys, terms = section["keys"], section["terms"]
             if not (isinstance(keys, list) and isinstance(terms, list)):
                 raise TypeError("keys and terms must be lists")
-            indptr = np.frombuffer(section["indptr"], dtype=np.int64)
-            indices = np.frombuffer(section["indices"], dtype=np.int32)
-            data = np.frombuffer(section["data"], dtype=np.int32)
-            rows_fit = len(indptr) == len(keys) + 1 and indptr[0] == 0 and np.all(np.diff(indptr) >= 0)
-            entries_fit = indptr[-1] == len(indices) == len(data)
-            columns_fit = not len(indices) or 0 <= indices.min() <= indices.max() < len(terms)
-            if not (rows_fit and entries_fit and columns_fit):
+            starts = np.frombuffer(section["starts"], dtype=np.int64)
+            rows = np.frombuffer(section["rows"], dtype=np.int32)
+            counts = np.frombuffer(section["counts"], dtype=np.int32)
+            terms_fit = len(starts) == len(terms) + 1 and starts[0] == 0 and np.all(np.diff(starts) >= 0)
+            entries_fit = starts[-1] == len(rows) == len(counts)
+            rows_fit = not len(rows) or 0 <= rows.min() <= rows.max() < len(keys)
+            if not (terms_fit and entries_fit and rows_fit):
                 raise ValueError("its arrays do not fit together")
-            counts = sparse.csr_matrix((data, indices, indptr), shape=(len(keys), len(terms)))
-            return {key: row for row, key in enumerate(keys)}, TermMatrix(counts, terms)
+            return {key: row for row, key in enumerate(keys)}, TermMatrix(terms, starts, rows, counts, len(keys))
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("build cache %s: term counts unreadable (%s); tokenizing every chunk", self.path.name, exc)
             return None
@@ -185,8 +183,14 @@ class BuildCache:
         ``progress(done, total)`` counts the chunks tokenized."""
         keys = [_chunk_key(chunk) for chunk in chunks]
         rows_before, before = self._matrix or ({}, TermMatrix.from_counts([]))
-        found = [rows_before.get(key, -1) for key in keys]
-        todo = [i for i, row in enumerate(found) if row < 0]
+        new_rows = [-1] * before.n_docs  # where each row of the last build's matrix goes (-1: its chunk left)
+        todo: list[int] = []
+        for i, key in enumerate(keys):
+            row = rows_before.get(key, -1)
+            if row >= 0 and new_rows[row] < 0:
+                new_rows[row] = i
+            else:  # new, changed, or a second chunk with the same texts (a row has one place)
+                todo.append(i)
         self.hits["chunks"] += len(chunks) - len(todo)
         counted: list[dict[str, int]] = []
         for done, i in enumerate(todo, start=1):
@@ -196,10 +200,8 @@ class BuildCache:
                 progress(done, len(todo))
         if progress and not todo:
             progress(0, 0)
-        # The new chunks' rows go below the last build's; each chunk then takes its row from the two.
-        for k, i in enumerate(todo):
-            found[i] = before.n_docs + k
-        matrix = before.extended(TermMatrix.from_counts(counted, before.terms)).take(found).without_unused_terms()
+        matrix = (before.renumbered(np.asarray(new_rows, dtype=np.int32), len(chunks))
+                  .with_documents(counted, todo).without_unused_terms())
         self._used_matrix = (keys, matrix)
         return matrix
 
@@ -271,12 +273,11 @@ class BuildCache:
         matrix: dict[str, Any] = {}
         if self._used_matrix is not None:
             keys, used = self._used_matrix
-            counts = used.counts
             # marshal writes any buffer as bytes: the arrays are not copied before it.
             matrix = {"keys": keys, "terms": used.terms,
-                      "indptr": memoryview(np.ascontiguousarray(counts.indptr, dtype=np.int64)),
-                      "indices": memoryview(np.ascontiguousarray(counts.indices, dtype=np.int32)),
-                      "data": memoryview(np.ascontiguousarray(counts.data, dtype=np.int32))}
+                      "starts": memoryview(np.ascontiguousarray(used.starts, dtype=np.int64)),
+                      "rows": memoryview(np.ascontiguousarray(used.rows, dtype=np.int32)),
+                      "counts": memoryview(np.ascontiguousarray(used.counts, dtype=np.int32))}
         data = {"format": _FORMAT, "texts": self._used_texts, "documents": self._used_documents,
                 "chunk_ids": self._used_chunk_ids, "pairs": self._used_pairs, "files": self._used_files,
                 "matrix": matrix}

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
-from scipy import sparse
 
 from erp_assist.domain import Chunk
 
@@ -50,76 +49,96 @@ def expand(counts: Mapping[str, int]) -> list[str]:
     return [token for token, n in counts.items() for _ in range(n)]
 
 
+def _entries(term_counts: Sequence[Mapping[str, int]], vocab: dict[str, int]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Term ids (new terms join ``vocab``), counts and entries per document of these documents' term counts."""
+    for counts in term_counts:
+        for term in counts:
+            vocab.setdefault(term, len(vocab))
+    terms = np.fromiter((vocab[term] for counts in term_counts for term in counts), dtype=np.int32)
+    counts = np.fromiter((n for counts in term_counts for n in counts.values()), dtype=np.int32, count=len(terms))
+    per_document = np.fromiter(map(len, term_counts), dtype=np.int64, count=len(term_counts))
+    return terms, counts, per_document
+
+
 @dataclass(frozen=True)
 class TermMatrix:
-    """Term counts of documents as a sparse matrix (a row per document, a column per term in ``terms``).
+    """Term counts of ``n_docs`` documents, kept by term (compressed sparse columns): the documents holding
+    ``terms[t]`` are ``rows[starts[t]:starts[t + 1]]``, with ``counts`` at the same places.
 
-    A rebuild takes the rows of unchanged chunks from the last build's matrix (``extended``, ``take``) instead of
-    assembling every chunk's counts again."""
+    That is how bm25s keeps its scores, so BM25 is computed entry by entry with nothing reordered. A rebuild
+    starts from the last build's matrix: it renumbers the rows of the chunks it kept, drops those of chunks that
+    left (``renumbered``) and adds the new chunks' entries at the end of their terms (``with_documents``); a
+    term's rows need not be in order (bm25s adds them up)."""
 
-    counts: sparse.csr_matrix
     terms: list[str]
+    starts: np.ndarray  # int64, len(terms) + 1
+    rows: np.ndarray  # int32
+    counts: np.ndarray  # int32
+    n_docs: int
 
     @classmethod
-    def from_counts(cls, term_counts: Sequence[Mapping[str, int]], terms: Sequence[str] = ()) -> TermMatrix:
-        """The matrix of these documents' counts; its columns start with ``terms`` (new terms are appended)."""
-        vocab = {term: i for i, term in enumerate(terms)}
-        for counts in term_counts:
-            for term in counts:
-                vocab.setdefault(term, len(vocab))
-        columns = np.fromiter((vocab[term] for counts in term_counts for term in counts), dtype=np.int32)
-        frequencies = np.fromiter((n for counts in term_counts for n in counts.values()), dtype=np.int32,
-                                  count=len(columns))
-        indptr = np.zeros(len(term_counts) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, term_counts), dtype=np.int64, count=len(term_counts)), out=indptr[1:])
-        counts = sparse.csr_matrix((frequencies, columns, indptr), shape=(len(term_counts), len(vocab)))
-        return cls(counts, list(vocab))
+    def from_counts(cls, term_counts: Sequence[Mapping[str, int]]) -> TermMatrix:
+        """The matrix of these documents' term counts (document i is row i)."""
+        return cls([], np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32),
+                   len(term_counts)).with_documents(term_counts, range(len(term_counts)))
 
-    @property
-    def n_docs(self) -> int:
-        return self.counts.shape[0]
-
-    def row(self, i: int) -> dict[str, int]:
-        """Document ``i``'s term counts."""
-        start, end = self.counts.indptr[i], self.counts.indptr[i + 1]
-        return {self.terms[j]: int(n) for j, n in zip(self.counts.indices[start:end], self.counts.data[start:end])}
-
-    def take(self, rows: Sequence[int]) -> TermMatrix:
-        """These rows, in this order."""
-        rows = np.asarray(rows, dtype=np.int64)
-        if np.array_equal(rows, np.arange(len(rows))):  # the first rows (a rebuild after entries were added)
-            return self if len(rows) == self.n_docs else TermMatrix(self.counts[:len(rows)], self.terms)
-        return TermMatrix(self.counts[rows], self.terms)
-
-    def extended(self, below: TermMatrix) -> TermMatrix:
-        """This matrix with ``below``'s rows added under it; ``below``'s columns start with this one's terms."""
-        if below.terms[:len(self.terms)] != self.terms:
-            raise ValueError("the rows below must number their terms as this matrix does")
-        if not below.n_docs:
+    def with_documents(self, term_counts: Sequence[Mapping[str, int]], rows: Sequence[int]) -> TermMatrix:
+        """This matrix with the counts of more documents, at rows ``rows`` (which must hold nothing yet)."""
+        if not len(term_counts):
             return self
-        width = len(below.terms)
-        return TermMatrix(sparse.vstack([sparse.csr_matrix(self.counts, shape=(self.n_docs, width)), below.counts],
-                                        format="csr"), below.terms)
+        vocab = {term: i for i, term in enumerate(self.terms)}
+        columns, counts, per_document = _entries(term_counts, vocab)
+        document_rows = np.repeat(np.asarray(rows, dtype=np.int32), per_document)
+        order = np.argsort(columns, kind="stable")
+        columns, counts, document_rows = columns[order], counts[order], document_rows[order]
+        added = np.bincount(columns, minlength=len(vocab))
+        starts = np.concatenate([self.starts, np.full(len(vocab) - len(self.terms), self.starts[-1])])
+        at = starts[columns + 1]  # the end of each term's entries
+        starts = starts + np.concatenate([[0], np.cumsum(added)])
+        return TermMatrix(list(vocab), starts, np.insert(self.rows, at, document_rows),
+                          np.insert(self.counts, at, counts), self.n_docs)
+
+    def renumbered(self, new_rows: np.ndarray, n_docs: int) -> TermMatrix:
+        """The matrix with old row r moved to ``new_rows[r]`` of ``n_docs`` rows (-1: dropped)."""
+        if len(new_rows) != self.n_docs:
+            raise ValueError(f"{len(new_rows)} new row numbers for {self.n_docs} rows")
+        if np.array_equal(new_rows, np.arange(self.n_docs)):  # nothing moved or left (entries were added)
+            return TermMatrix(self.terms, self.starts, self.rows, self.counts, n_docs)
+        moved = new_rows[self.rows]
+        kept = moved >= 0
+        if kept.all():
+            return TermMatrix(self.terms, self.starts, moved, self.counts, n_docs)
+        kept_before = np.concatenate([[0], np.cumsum(kept)])
+        return TermMatrix(self.terms, kept_before[self.starts], moved[kept], self.counts[kept], n_docs)
+
+    def document_counts(self, documents: Sequence[int]) -> list[dict[str, int]]:
+        """The term counts of these documents."""
+        wanted = np.asarray(documents, dtype=np.int32)
+        places = np.flatnonzero(np.isin(self.rows, wanted))
+        columns = np.searchsorted(self.starts, places, side="right") - 1
+        found: dict[int, dict[str, int]] = {int(d): {} for d in wanted}
+        for place, column in zip(places.tolist(), columns.tolist()):
+            found[int(self.rows[place])][self.terms[column]] = int(self.counts[place])
+        return [found[int(d)] for d in wanted]
 
     def with_placeholders(self) -> TermMatrix:
         """Empty documents hold one placeholder term: bm25s cannot index an empty document, and rows stay aligned."""
-        empty = np.flatnonzero(np.diff(self.counts.indptr) == 0)
+        empty = np.flatnonzero(np.bincount(self.rows, minlength=self.n_docs) == 0).astype(np.int32)
         if not len(empty):
             return self
-        terms = [*self.terms, _PLACEHOLDER]
-        filler = sparse.csr_matrix((np.ones(len(empty), dtype=self.counts.dtype),
-                                    (empty, np.full(len(empty), len(self.terms)))), shape=(self.n_docs, len(terms)))
-        return TermMatrix(sparse.csr_matrix(self.counts, shape=filler.shape) + filler, terms)
+        return TermMatrix([*self.terms, _PLACEHOLDER], np.append(self.starts, self.starts[-1] + len(empty)),
+                          np.concatenate([self.rows, empty]),
+                          np.concatenate([self.counts, np.ones(len(empty), dtype=np.int32)]), self.n_docs)
 
     def without_unused_terms(self) -> TermMatrix:
-        """Only the columns some document uses, in their order (a term no chunk has any more is unknown)."""
-        used = np.bincount(self.counts.indices, minlength=len(self.terms)) > 0
+        """Only the terms some document has, in their order (a term no chunk has any more is unknown)."""
+        used = np.diff(self.starts) > 0
         if used.all():
             return self
-        renumbered = (np.cumsum(used) - 1).astype(np.int32)  # keeps the columns' order: rows stay sorted as they were
-        counts = sparse.csr_matrix((self.counts.data, renumbered[self.counts.indices], self.counts.indptr),
-                                   shape=(self.n_docs, int(used.sum())))
-        return TermMatrix(counts, [term for term, kept in zip(self.terms, used.tolist()) if kept])
+        return TermMatrix([term for term, kept in zip(self.terms, used.tolist()) if kept],
+                          np.concatenate([self.starts[:1], self.starts[1:][used]]), self.rows, self.counts,
+                          self.n_docs)
 
 
 class LexicalIndex:
@@ -151,31 +170,28 @@ class LexicalIndex:
         if not documents.n_docs:
             raise ValueError("cannot build a BM25 index over zero chunks; add FAQ, SOP or chat sources")
         documents = documents.with_placeholders().without_unused_terms()
-        counts = documents.counts
-        vocab = {term: i for i, term in enumerate(documents.terms)}
         self.n_docs = documents.n_docs
-        doc_freq = np.bincount(counts.indices, minlength=len(vocab))
+        doc_freq = np.diff(documents.starts)
         self.doc_freq = dict(zip(documents.terms, doc_freq.tolist()))
         self.doc_freq.pop(_PLACEHOLDER, None)
         if not scorer:
             return self
         # float32 and in place: at 50,000 chunks the matrix has millions of entries, and every temporary costs.
-        frequencies = counts.data.astype(np.float32)
-        lengths = np.add.reduceat(counts.data, counts.indptr[:-1]).astype(np.float64)  # no empty rows (placeholders)
+        frequencies = documents.counts.astype(np.float32)
+        lengths = np.bincount(documents.rows, weights=documents.counts, minlength=self.n_docs)
         idf = np.log(1 + (self.n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
         norm = (self.k1 * ((1 - self.b) + self.b * lengths / lengths.mean())).astype(np.float32)
-        denominators = np.repeat(norm, np.diff(counts.indptr))
-        denominators += frequencies
-        scores = idf[counts.indices]
+        scores = np.repeat(idf, doc_freq)
         scores *= frequencies
+        denominators = norm[documents.rows]
+        denominators += frequencies
         scores /= denominators
-        matrix = sparse.csr_matrix((scores, counts.indices, counts.indptr), shape=counts.shape).tocsc()
-        matrix.sort_indices()
         bm25 = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
-        bm25.scores = {"data": matrix.data, "indices": matrix.indices.astype(np.int32),
-                       "indptr": matrix.indptr.astype(np.int64), "num_docs": self.n_docs}
+        bm25.scores = {"data": scores, "indices": documents.rows.astype(np.int32, copy=False),
+                       "indptr": documents.starts.astype(np.int64, copy=False), "num_docs": self.n_docs}
         # bm25s gives the empty token the next id (and no column), as its own index() does.
-        bm25.vocab_dict = {**vocab, "": len(vocab)}
+        bm25.vocab_dict = {term: i for i, term in enumerate(documents.terms)}
+        bm25.vocab_dict[""] = len(documents.terms)
         bm25.unique_token_ids_set = set(bm25.vocab_dict.values())
         bm25.nonoccurrence_array = None
         self._bm25 = bm25

@@ -128,7 +128,7 @@ def test_term_counts_that_do_not_fit_together_mean_tokenizing_again(settings, kb
     build_index(settings, processor=processor)
     (cache,) = (settings.cache_dir / "tokens").glob("*.cache")
     data = marshal.loads(cache.read_bytes())
-    data["matrix"]["indices"] = data["matrix"]["indices"][:-8]  # two entries short of what indptr says
+    data["matrix"]["rows"] = data["matrix"]["rows"][:-8]  # two entries short of what the starts say
     cache.write_bytes(marshal.dumps(data))
     again = build_index(settings, processor=processor)
     assert again.reused_tokens == 0
@@ -137,24 +137,34 @@ def test_term_counts_that_do_not_fit_together_mean_tokenizing_again(settings, kb
 
 
 def test_term_matrix_rows_taken_from_the_last_build_equal_counting_again():
+    """What a rebuild does to the last build's matrix (rows renumbered or dropped, new documents added) gives the
+    counts and the BM25 scores of counting the new corpus from scratch."""
     rng = random.Random(3)
     words = [f"词{i}" for i in range(40)]
 
     def document() -> dict[str, int]:
-        return {w: rng.randint(1, 3) for w in rng.sample(words, rng.randint(0, 6))}
+        return {w: rng.randint(1, 3) for w in rng.sample(words + [f"新{i}" for i in range(5)], rng.randint(0, 6))}
 
     old = [document() for _ in range(30)]
-    new = [document() for _ in range(5)]
-    before = TermMatrix.from_counts(old)
-    rows = rng.sample(range(30), 20) + [30 + i for i in range(5)]  # some dropped, some reordered, five new
-    rng.shuffle(rows)
-    matrix = before.extended(TermMatrix.from_counts(new, before.terms)).take(rows).without_unused_terms()
-    expected = [(old + new)[row] for row in rows]
-    assert [matrix.row(i) for i in range(len(rows))] == [{t: n for t, n in counts.items()} for counts in expected]
-    assert set(matrix.terms) == {t for counts in expected for t in counts}  # no column without a document
-    # BM25 over it is BM25 over the counts themselves.
-    np.testing.assert_allclose(LexicalIndex().fit_matrix(matrix).scores(["词1", "词2"])[0],
-                               LexicalIndex().fit_counts(expected).scores(["词1", "词2"])[0], rtol=1e-6)
+    kept = rng.sample(range(30), 20)  # ten dropped, the rest shuffled
+    new_count = 5
+    places = rng.sample(range(len(kept) + new_count), len(kept) + new_count)
+    new_rows = np.full(30, -1, dtype=np.int32)
+    new_rows[kept] = places[:len(kept)]
+    added = {place: document() for place in places[len(kept):]}
+    corpus: list[dict[str, int]] = [{}] * (len(kept) + new_count)
+    for row, place in zip(kept, places):
+        corpus[place] = old[row]
+    for place, counts in added.items():
+        corpus[place] = counts
+
+    matrix = (TermMatrix.from_counts(old).renumbered(new_rows, len(corpus))
+              .with_documents(list(added.values()), list(added)).without_unused_terms())
+    assert matrix.document_counts(range(len(corpus))) == corpus
+    assert set(matrix.terms) == {t for counts in corpus for t in counts}  # no term without a document
+    query = ["词1", "词2", "新3"]
+    np.testing.assert_allclose(LexicalIndex().fit_matrix(matrix).scores(query)[0],
+                               LexicalIndex().fit_counts(corpus).scores(query)[0], rtol=1e-6)
 
 
 def test_bm25_from_term_counts_scores_as_bm25s_itself(processor):
