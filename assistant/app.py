@@ -388,7 +388,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         app.state.store = open_store(settings.database_url, busy_timeout_seconds=settings.store_busy_timeout_seconds)
         app.state.tenants = TenantPool(settings, assistant=assistant).load()
         register_group_metrics(app)
-        app.state.erp = ErpLookups(settings, app.state.store)  # live ERP lookups (issue #21)
+        # Live ERP lookups (issue #21), counted in /metrics whichever path asked: API, review page, chat groups.
+        lookups_metric = app.state.metrics.erp_lookups
+        app.state.erp = ErpLookups(settings, app.state.store,
+                                   on_lookup=lambda answer: lookups_metric.labels(answer.outcome).inc())
         alerts = start_alert_loop(app.state.erp, app.state.store, settings)
         yield
         if alerts is not None:

@@ -116,9 +116,12 @@ class ErpLookups:
     """Live lookups for every tenant that has an ERP configured. Safe to share between threads."""
 
     def __init__(self, settings: Settings, store: Engine, *,
-                 connector_factory: Callable[[TenantErpConfig], ErpConnector] | None = None) -> None:
+                 connector_factory: Callable[[TenantErpConfig], ErpConnector] | None = None,
+                 on_lookup: Callable[[LookupAnswer], None] | None = None) -> None:
+        """``on_lookup``: told of every lookup made, whichever path asked (API, review page, chat groups)."""
         self.settings = settings
         self.store = store
+        self._on_lookup = on_lookup
         self._factory = connector_factory or (lambda c: make_connector(c.connector, c.connection))
         self._tenants: dict[str, TenantErp | None] = {}
         self._limiter = RateLimiter(settings.erp_lookups_per_minute)
@@ -195,8 +198,11 @@ class ErpLookups:
         audit_id = record_lookup(self.store, tenant=erp.tenant, asker=asker, channel=channel, question=question,
                                  kind=intent.kind.value, target=intent.target, connector=erp.connector.name,
                                  reads=reads, outcome=outcome, latency_ms=round(latency_ms, 2))
-        return LookupAnswer(intent.kind, intent.target, outcome, text, erp.connector.name,
-                            datetime.now(timezone.utc), round(latency_ms, 2), audit_id)
+        answer = LookupAnswer(intent.kind, intent.target, outcome, text, erp.connector.name,
+                              datetime.now(timezone.utc), round(latency_ms, 2), audit_id)
+        if self._on_lookup is not None:
+            self._on_lookup(answer)
+        return answer
 
     def _run(self, erp: TenantErp, intent: LookupIntent, method: str, offset: float) -> tuple[Outcome, str]:
         connector = erp.connector

@@ -43,6 +43,5 @@ def suggest(body: SuggestRequest, request: Request, assistant: AssistantDep, sto
     erp = getattr(request.app.state, "erp", None)
     lookup = erp.answer_safely(body.question, tenant=key.tenant, asker=asker, channel="api") if erp else None
     if lookup is not None:
-        metrics.erp_lookups.labels(lookup.outcome).inc()
         response.lookup = LookupOut.from_answer(lookup)
     return response

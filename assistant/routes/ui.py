@@ -398,7 +398,6 @@ def ask(request: Request, question: Annotated[str, Form(max_length=4000)], csrf_
     erp = getattr(request.app.state, "erp", None)
     lookup = erp.answer_safely(question, tenant=key.tenant, asker=key.name, channel="ui") if erp else None
     if lookup is not None:
-        request.app.state.metrics.erp_lookups.labels(lookup.outcome).inc()
         response.lookup = LookupOut.from_answer(lookup)
     return _render(request, "ask.html", session, question=question, result=response)
 

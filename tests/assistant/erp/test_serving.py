@@ -3,6 +3,11 @@ box, and the chat channels' reply; /metrics counts lookups and alerts."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -55,6 +60,32 @@ def test_suggest_carries_the_lookup_beside_the_drafts(erp_settings, assistant):
         assert 'erp_assist_erp_alerts_posted{tenant="default",urgency="P1"} 1.0' in metrics
     trail = list_lookups(store, tenant="default")
     assert [(r.asker, r.channel, r.target) for r in trail][-1] == ("仓库小王", "api", "A-1002")
+
+
+def test_lookups_from_the_chat_groups_count_in_the_metrics_too(erp_settings, assistant):
+    """A DingTalk group's question answered with live data counts in /metrics like one asked over the API."""
+    from assistant.routes import channels
+    from tests.assistant.channels.conftest import load
+
+    secret = "dingtalk-app-secret"
+    settings = erp_settings.model_copy(update={"dingtalk_app_secret": secret})
+    app = create_app(settings, assistant=assistant)
+    app.include_router(channels.router)
+    data = load("dingtalk_text.json")
+    # The reply's session webhook is outside the DingTalk API base, so nothing is sent anywhere.
+    data.update(msgId="msg-erp-1", createAt=int(time.time() * 1000), sessionWebhook="http://127.0.0.1:9/robot")
+    data["text"]["content"] = " A-1002 还有多少库存"
+    timestamp = int(time.time() * 1000)
+    sign = base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest())
+    with TestClient(app) as client:
+        response = client.post("/v1/channels/dingtalk", content=json.dumps(data, ensure_ascii=False).encode(),
+                               headers={"timestamp": str(timestamp), "sign": sign.decode(),
+                                        "content-type": "application/json"})
+        assert response.status_code == 200, response.text
+        metrics = client.get("/metrics").text
+    assert [(r.channel, r.target, r.outcome) for r in list_lookups(open_store(settings.database_url),
+                                                                   tenant="default")] == [("dingtalk", "A-1002", "found")]
+    assert 'erp_assist_erp_lookups_total{outcome="found"} 1.0' in metrics
 
 
 def test_the_review_pages_ask_box_shows_the_lookup(erp_settings, assistant):
