@@ -718,11 +718,12 @@ def report_daily(
 kb_app = typer.Typer(help="Knowledge-base hygiene: duplicates, contradictions and stale sources.",
                      no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
-_DIFFERS = {"menu": "菜单路径", "number": "数字", "polarity": "能/不能", "module": "模块"}
 
 
 def _hygiene_tables(report) -> list[Table]:  # noqa: ANN001 - indexer.hygiene.HygieneReport
     """The report as rich tables: duplicate groups, contradictions side by side, stale sources."""
+    from indexer.hygiene import DIFFERENCE_LABELS
+
     def question(uri: str) -> str:
         entry = report.entries.get(uri)
         return f"{uri}\n{entry.question}" if entry else uri
@@ -740,7 +741,7 @@ def _hygiene_tables(report) -> list[Table]:  # noqa: ANN001 - indexer.hygiene.Hy
     for c in report.contradictions:
         lefts = [question(c.left)] + [f"[red]{s.left}[/]" for s in c.sentences]
         rights = [question(c.right)] + [f"[red]{s.right}[/]" for s in c.sentences]
-        contradictions.add_row(c.id, "、".join(_DIFFERS.get(d, d) for d in c.differs), "\n".join(lefts),
+        contradictions.add_row(c.id, "、".join(DIFFERENCE_LABELS.get(d, d) for d in c.differs), "\n".join(lefts),
                                "\n".join(rights))
     stale = Table(title=f"过期 ({len(report.stale)} 条)")
     for column in ("finding", "来源", "原因"):

@@ -38,6 +38,7 @@ from indexer.text import TextProcessor, normalize
 __all__ = [
     "Action",
     "Contradiction",
+    "DIFFERENCE_LABELS",
     "Curation",
     "DuplicateGroup",
     "DuplicateMatch",
@@ -156,6 +157,10 @@ class DuplicateGroup:
     keeper: str
     similarity: float  # the weakest question similarity that joined the group
     why_keeper: str
+
+
+# What a contradiction's answers differ in, as the review page and `erp-assist kb check` name it.
+DIFFERENCE_LABELS = {"menu": "菜单路径", "number": "数字", "polarity": "能/不能", "step": "步骤", "module": "模块"}
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,11 @@ from assistant.store import (
 from assistant.tenants import TenantNotReadyError
 from erp_assist.domain import Chunk, Decision
 from erp_assist.errors import ErpAssistError, InvalidQuestionError
-from indexer.hygiene import Action, FindingKind, duplicate_of
+from indexer.hygiene import DIFFERENCE_LABELS, Action, FindingKind, duplicate_of
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
+templates.env.globals["difference_labels"] = DIFFERENCE_LABELS
 
 COOKIE = "erp_assist_session"
 LOGIN_COOKIE = "erp_assist_login"  # the login form's token, compared with the one the form sends back

@@ -112,3 +112,27 @@ def test_a_learned_answer_that_repeats_an_entry_becomes_its_alternate(kb):
     assert login(client, keys["expert"], follow_redirects=False).status_code == 303
     page = client.get(f"/ui/questions/{unknown['question_id']}").text
     assert 'id="duplicate-of"' in page and "alternate:h-hr-1" in page
+
+
+def test_every_difference_of_a_contradiction_is_named_on_the_review_page(settings, tmp_path, embedder, processor):
+    """An edited copy whose changed step holds no menu, number or 能/不能 differs in its step: the page names it."""
+    data = tmp_path / "kb"
+    data.mkdir()
+    steps = ("1）在【采购订单】列表勾选要审核的订单；2）{}；3）系统提示审核成功后订单变为已审核状态。")
+    (data / "faq.csv").write_text(
+        "id,question,answer,module\n"
+        f"s-pur-1,采购订单怎么审核？,{steps.format('点击工具栏的审核按钮')},purchasing\n"
+        f"s-pur-2,采购订单怎么审核？,{steps.format('先提交给采购主管确认再由主管执行审核')},purchasing\n",
+        encoding="utf-8")
+    settings = settings.model_copy(update={"data_dir": data})
+    report = build_index(settings, embedder=embedder, processor=processor)
+    written = json.loads((report.path / HYGIENE).read_text(encoding="utf-8"))
+    assert [c["differs"] for c in written["contradictions"]] == [["step"]]
+    store = open_store(settings.database_url)
+    _, expert = create_key(store, name="李工", role="expert")
+    assistant = Assistant(settings, embedder=embedder, processor=processor).load()
+    with TestClient(create_app(settings, assistant=assistant)) as client:
+        assert login(client, expert, follow_redirects=False).status_code == 303
+        page = client.get("/ui/kb").text
+    assert '<span class="badge P2">步骤</span>' in page
+    assert '<span class="badge P2"></span>' not in page
