@@ -226,8 +226,9 @@ class ChannelService:
         self._remember(message, role, question_id=question_id)
         lookup = (self.erp.answer_safely(message.text, tenant=self.tenant, asker=message.sender,
                                          channel=message.platform) if self.erp is not None else None)
-        if lookup is not None and result.off_topic:
-            reply = OutgoingReply(self.settings.channel_bot_name, f"**ERP 实时查询**：{lookup.text}")
+        live = f"**ERP 实时查询**：{lookup.text}" if lookup is not None else None
+        if live is not None and result.off_topic:
+            reply = OutgoingReply(self.settings.channel_bot_name, live)
             return Outcome("question", message, question_id=question_id, result=result, reply=reply)
         if result.off_topic:
             # Chatter: no drafts and no page; a word back only to someone who spoke to the bot.
@@ -255,8 +256,7 @@ class ChannelService:
             fits=adapter.fits if adapter is not None else (lambda _: True),
             link_for=self.source_link_for(),
         )
-        if lookup is not None:  # the live data first, the knowledge base's drafts after it
-            live = f"**ERP 实时查询**：{lookup.text}"
+        if live is not None:  # the live data first, the knowledge base's drafts after it
             first = replace(replies[0], markdown=f"{live}\n\n{replies[0].markdown}")
             if adapter is None or adapter.fits(first):
                 replies[0] = first
