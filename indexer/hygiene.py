@@ -38,8 +38,8 @@ from indexer.text import TextProcessor, normalize
 __all__ = [
     "Action",
     "Contradiction",
-    "DIFFERENCE_LABELS",
     "Curation",
+    "DIFFERENCE_LABELS",
     "DuplicateGroup",
     "DuplicateMatch",
     "EntrySummary",
