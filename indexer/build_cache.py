@@ -141,13 +141,14 @@ class BuildCache:
             starts = np.frombuffer(section["starts"], dtype=np.int64)
             rows = np.frombuffer(section["rows"], dtype=np.int32)
             counts = np.frombuffer(section["counts"], dtype=np.int32)
-            terms_fit = len(starts) == len(terms) + 1 and starts[0] == 0 and np.all(np.diff(starts) >= 0)
+            terms_fit = (len(starts) == len(terms) + 1 and starts[0] == 0 and np.all(np.diff(starts) >= 0)
+                         and len(set(terms)) == len(terms))
             entries_fit = starts[-1] == len(rows) == len(counts)
             rows_fit = not len(rows) or 0 <= rows.min() <= rows.max() < len(keys)
             if not (terms_fit and entries_fit and rows_fit):
                 raise ValueError("its arrays do not fit together")
             return {key: row for row, key in enumerate(keys)}, TermMatrix(terms, starts, rows, counts, len(keys))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
             log.warning("build cache %s: term counts unreadable (%s); tokenizing every chunk", self.path.name, exc)
             return None
 

@@ -127,13 +127,16 @@ def test_term_counts_that_do_not_fit_together_mean_tokenizing_again(settings, kb
     settings = settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"})
     build_index(settings, processor=processor)
     (cache,) = (settings.cache_dir / "tokens").glob("*.cache")
-    data = marshal.loads(cache.read_bytes())
-    data["matrix"]["rows"] = data["matrix"]["rows"][:-8]  # two entries short of what the starts say
-    cache.write_bytes(marshal.dumps(data))
-    again = build_index(settings, processor=processor)
-    assert again.reused_tokens == 0
-    assert again.cache_hits["hygiene_pairs"] == 1  # the rest of the cache still counts
-    _same_build(again, _cold(settings, tmp_path, processor, "cold"), processor)
+    written = marshal.loads(cache.read_bytes())
+    broken = [{"rows": written["matrix"]["rows"][:-8]},  # two entries short of what the starts say
+              {"starts": b""}, {"terms": written["matrix"]["terms"][:1] * len(written["matrix"]["terms"])},
+              {"keys": None}]
+    for i, change in enumerate(broken):
+        cache.write_bytes(marshal.dumps({**written, "matrix": {**written["matrix"], **change}}))
+        again = build_index(settings, processor=processor)
+        assert again.reused_tokens == 0, change
+        assert again.cache_hits["hygiene_pairs"] == 1  # the rest of the cache still counts
+        _same_build(again, _cold(settings, tmp_path, processor, f"cold-{i}"), processor)
 
 
 def test_term_matrix_rows_taken_from_the_last_build_equal_counting_again():
