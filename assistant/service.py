@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -44,13 +43,24 @@ _EXCERPT_CHARS = 120
 _NEAR_DUPLICATE = 0.9
 
 
-def module_tagger(classifier: QuestionClassifier) -> Callable[[list[str]], list[str]]:
-    """Labels for chunks without a module (chat threads), for ``build_index``; ``unknown`` stays untagged."""
+@dataclass(frozen=True)
+class ModuleTagger:
+    """Labels for chunks without a module (chat threads), for ``build_index``; ``unknown`` stays untagged.
+    ``identity`` is the classifier's: a rebuild reuses the labels it gave the same texts before."""
 
-    def tag(texts: list[str]) -> list[str]:
-        return [c.module if c.module != UNKNOWN_MODULE else "" for c in classifier.classify_many(texts)]
+    classifier: QuestionClassifier
 
-    return tag
+    def __call__(self, texts: list[str]) -> list[str]:
+        return [c.module if c.module != UNKNOWN_MODULE else "" for c in self.classifier.classify_many(texts)]
+
+    @property
+    def identity(self) -> str:
+        return self.classifier.identity
+
+
+def module_tagger(classifier: QuestionClassifier) -> ModuleTagger:
+    """``ModuleTagger`` of ``classifier``."""
+    return ModuleTagger(classifier)
 
 
 def load_or_train_classifier(settings: Settings) -> QuestionClassifier:

@@ -255,7 +255,7 @@ def _build(
         raise BuildRefusedError(f"no chunks could be made from {settings.data_dir}; nothing to index")
     untagged = [i for i, c in enumerate(chunks) if not c.module]
     if module_tagger and untagged:
-        labels = module_tagger([chunks[i].search_text for i in untagged])
+        labels = cache.module_tags([chunks[i].search_text for i in untagged], module_tagger)
         for i, label in zip(untagged, labels):
             chunks[i] = replace(chunks[i], module=label, metadata={**chunks[i].metadata, MODULE_INFERRED: True})
     watch.lap("chunk")

@@ -11,6 +11,7 @@ of what they depend on:
 - the documents of each SOP page, by its bytes and what else shapes them (its root, the module ids);
 - the chunks of each SOP document, by its content and the chunking settings, and the chunk id of each FAQ
   entry and chat thread (one chunk each), by its content;
+- the module the classifier gave each chat thread without one, by its text and the classifier's identity;
 - the hygiene check's scored pairs, by all Q&A entries' content and the thresholds, and the term counts of the
   questions and answers it compared, for the next time the pairs are scored.
 
@@ -46,7 +47,7 @@ __all__ = ["BuildCache"]
 log = logging.getLogger(__name__)
 
 _FORMAT = 2
-_SECTIONS = ("texts", "documents", "chunk_ids", "pairs", "files", "matrix")
+_SECTIONS = ("texts", "documents", "chunk_ids", "module_tags", "pairs", "files", "matrix")
 
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +105,7 @@ class BuildCache:
         self._texts: dict[bytes, dict[str, int]] = cached.get("texts", {})
         self._documents: dict[str, list[dict[str, Any]]] = cached.get("documents", {})
         self._chunk_ids: dict[bytes, str] = cached.get("chunk_ids", {})
+        self._module_tags: dict[bytes, str] = cached.get("module_tags", {})
         self._pairs: dict[str, Any] = cached.get("pairs", {})
         self._files: dict[str, list[dict[str, Any]]] = cached.get("files", {})
         self._matrix = self._read_matrix(cached.get("matrix"))
@@ -112,6 +114,7 @@ class BuildCache:
         self._used_texts: dict[bytes, dict[str, int]] = {}
         self._used_documents: dict[str, list[dict[str, Any]]] = {}
         self._used_chunk_ids: dict[bytes, str] = {}
+        self._used_module_tags: dict[bytes, str] = {}
         self._used_pairs: dict[str, Any] = {}
         self._used_matrix: tuple[list[bytes], TermMatrix] | None = None
 
@@ -230,6 +233,21 @@ class BuildCache:
         self._used_documents[key] = [c.to_record() for c in chunks]
         return chunks
 
+    def module_tags(self, texts: Sequence[str], tagger: Callable[[list[str]], list[str]]) -> list[str]:
+        """``tagger(texts)``, the module labels of chunks without one; labels it gave a text before are reused when
+        the tagger has an ``identity`` (the classifier's) and it is the same."""
+        identity = getattr(tagger, "identity", None)
+        if not isinstance(identity, str):
+            return tagger(list(texts))
+        keys = [_key(identity, text) for text in texts]
+        labels = [self._used_module_tags.get(key, self._module_tags.get(key)) for key in keys]
+        todo = [i for i, label in enumerate(labels) if not isinstance(label, str)]
+        self.hits["module_tags"] += len(texts) - len(todo)
+        for i, label in zip(todo, tagger([texts[i] for i in todo]) if todo else []):
+            labels[i] = label
+        self._used_module_tags.update(zip(keys, labels))
+        return labels
+
     def file_documents(self, path: Path, context: tuple, read: Callable[[Path], list[Document]]) -> list[Document]:
         """``read(path)``, or the documents it gave last time for the same bytes and ``context``."""
         try:
@@ -280,8 +298,8 @@ class BuildCache:
                       "rows": memoryview(np.ascontiguousarray(used.rows, dtype=np.int32)),
                       "counts": memoryview(np.ascontiguousarray(used.counts, dtype=np.int32))}
         data = {"format": _FORMAT, "texts": self._used_texts, "documents": self._used_documents,
-                "chunk_ids": self._used_chunk_ids, "pairs": self._used_pairs, "files": self._used_files,
-                "matrix": matrix}
+                "chunk_ids": self._used_chunk_ids, "module_tags": self._used_module_tags, "pairs": self._used_pairs,
+                "files": self._used_files, "matrix": matrix}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             partial = self.path.with_suffix(".partial")

@@ -9,6 +9,7 @@ probability clears ``p1_threshold``, which ``train()`` tunes by cross-validation
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -556,6 +557,15 @@ class QuestionClassifier:
         self.trained_at: str | None = None
         self.n_train = 0
 
+    @property
+    def identity(self) -> str:
+        """Names this trained model and the code that runs it: two classifiers of one identity label a text alike
+        (a build reuses the module labels it gave chat threads while the identity stays)."""
+        self._require_trained()
+        parts = (MODEL_FORMAT, self.approach, self.trained_at, self.n_train, self.taxonomy.hash,
+                 self.module_threshold, _source_digest())
+        return hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()[:32]
+
     def _calibrated(
         self, spec: Approach, labels: list[str], seed: int, head: Literal["module", "urgency"] = "module"
     ) -> CalibratedClassifierCV:
@@ -753,6 +763,11 @@ class QuestionClassifier:
         model.trained_at = payload["trained_at"]
         model.n_train = payload["n_train"]
         return model.warm_up()
+
+
+@cache
+def _source_digest() -> str:
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def _vstack(a: Any, b: Any) -> Any:  # noqa: ANN401 - sparse or dense

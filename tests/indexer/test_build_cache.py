@@ -198,3 +198,25 @@ def test_lexical_stats_load_with_and_without_saved_document_frequencies(processo
     (tmp_path / "new" / "lexical.json").write_text(json.dumps(
         {"k1": 1.2, "b": 0.75, "n_docs": 4, "doc_freq": {"采购": 2}}), encoding="utf-8")
     assert LexicalIndex.load(tmp_path / "new").doc_freq == {"采购": 2}
+
+
+def test_a_rebuild_reuses_the_module_labels_the_classifier_gave_chat_threads(settings, kb_copy, processor, tmp_path):
+    """Labelling chat threads that have no module runs the classifier on each (~1 ms a thread): a rebuild asks it
+    only about threads it has not labelled, until the classifier changes."""
+    import copy
+
+    from assistant.service import load_or_train_classifier, module_tagger
+
+    settings = settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"})
+    classifier = load_or_train_classifier(settings)
+    first = build_index(settings, processor=processor, module_tagger=module_tagger(classifier))
+    inferred = sum("module_inferred" in c.metadata for c in load_index(first.path).chunks)
+    assert inferred > 0 and not first.cache_hits.get("module_tags")
+    second = build_index(settings, processor=processor, module_tagger=module_tagger(classifier))
+    assert second.cache_hits["module_tags"] == inferred
+    assert (second.path / CHUNKS).read_bytes() == (first.path / CHUNKS).read_bytes()
+    retrained = copy.copy(classifier)
+    retrained.trained_at = "2026-12-07T02:00:00+00:00"  # another training: another identity
+    third = build_index(settings, processor=processor, module_tagger=module_tagger(retrained))
+    assert not third.cache_hits.get("module_tags")
+    assert (third.path / CHUNKS).read_bytes() == (first.path / CHUNKS).read_bytes()
