@@ -45,8 +45,9 @@ _NEAR_DUPLICATE = 0.9
 
 @dataclass(frozen=True)
 class ModuleTagger:
-    """Labels for chunks without a module (chat threads), for ``build_index``; ``unknown`` stays untagged.
-    ``identity`` is the classifier's: a rebuild reuses the labels it gave the same texts before."""
+    """Labels for chunks whose source has no module (chat threads, SOP pages without one), for ``build_index``;
+    ``unknown`` stays untagged. ``identity`` is the classifier's: a rebuild reuses the labels it gave the same texts
+    before."""
 
     classifier: QuestionClassifier
 

@@ -11,7 +11,8 @@ of what they depend on:
 - the documents of each SOP page, by its bytes and what else shapes them (its root, the module ids);
 - the chunks of each SOP document, by its content and the chunking settings, and the chunk id of each FAQ
   entry and chat thread (one chunk each), by its content;
-- the module the classifier gave each chat thread without one, by its text and the classifier's identity;
+- the module the classifier gave each chunk whose source has none (chat threads, SOP pages without one), by
+  its text and the classifier's identity;
 - the hygiene check's scored pairs, by all Q&A entries' content and the thresholds, and the term counts of the
   questions and answers it compared, for the next time the pairs are scored.
 
@@ -234,8 +235,8 @@ class BuildCache:
         return chunks
 
     def module_tags(self, texts: Sequence[str], tagger: Callable[[list[str]], list[str]]) -> list[str]:
-        """``tagger(texts)``, the module labels of chunks without one; labels it gave a text before are reused when
-        the tagger has an ``identity`` (the classifier's) and it is the same."""
+        """``tagger(texts)``: module labels of chunks whose source has none. Labels it gave a text before are
+        reused when the tagger has an ``identity`` (the classifier's) and it is the same."""
         identity = getattr(tagger, "identity", None)
         if not isinstance(identity, str):
             return tagger(list(texts))

@@ -560,7 +560,7 @@ class QuestionClassifier:
     @property
     def identity(self) -> str:
         """Names this trained model and the code that runs it: two classifiers of one identity label a text alike
-        (a build reuses the module labels it gave chat threads while the identity stays)."""
+        (a rebuild reuses the module labels it gave untagged chunks while the identity stays)."""
         self._require_trained()
         parts = (MODEL_FORMAT, self.approach, self.trained_at, self.n_train, self.taxonomy.hash,
                  self.module_threshold, _source_digest())
