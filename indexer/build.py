@@ -9,6 +9,7 @@ to a collection named after the build (see ``indexer.milvus``) and publishing al
 from __future__ import annotations
 
 import fcntl
+import gc
 import hashlib
 import json
 import os
@@ -211,8 +212,23 @@ def build_index(settings: Settings, **options) -> BuildReport:  # noqa: ANN003 -
     would shrink the published one by more than ``settings.max_chunk_drop`` is written but not published
     (``BuildRefusedError``).
     """
-    with _build_lock(settings.index_dir):
+    with _build_lock(settings.index_dir), _without_cyclic_gc():
         return _build(settings, **options)
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Python's cycle collector off while a build runs. A build makes hundreds of thousands of objects (rows,
+    documents, chunks, term counts) and holds them to the end; the collector walked all of them again and again,
+    about a sixth of a rebuild of 50,000 chunks, and found almost nothing (they form no cycles). Reference counting
+    still frees everything; the collector runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _build(

@@ -109,7 +109,7 @@ class TermMatrix:
         kept = moved >= 0
         if kept.all():
             return TermMatrix(self.terms, self.starts, moved, self.counts, n_docs)
-        kept_before = np.concatenate([[0], np.cumsum(kept)])
+        kept_before = np.concatenate([[0], np.cumsum(kept, dtype=np.int64)])
         return TermMatrix(self.terms, kept_before[self.starts], moved[kept], self.counts[kept], n_docs)
 
     def document_counts(self, documents: Sequence[int]) -> list[dict[str, int]]:
@@ -122,9 +122,15 @@ class TermMatrix:
             found[int(self.rows[place])][self.terms[column]] = int(self.counts[place])
         return [found[int(d)] for d in wanted]
 
-    def with_placeholders(self) -> TermMatrix:
-        """Empty documents hold one placeholder term: bm25s cannot index an empty document, and rows stay aligned."""
-        empty = np.flatnonzero(np.bincount(self.rows, minlength=self.n_docs) == 0).astype(np.int32)
+    def document_lengths(self) -> np.ndarray:
+        """Each document's number of terms, repeats counted."""
+        return np.bincount(self.rows, weights=self.counts, minlength=self.n_docs)
+
+    def with_placeholders(self, lengths: np.ndarray | None = None) -> TermMatrix:
+        """Empty documents hold one placeholder term: bm25s cannot index an empty document, and rows stay aligned.
+        ``lengths``: ``document_lengths()`` when known."""
+        lengths = self.document_lengths() if lengths is None else lengths
+        empty = np.flatnonzero(lengths == 0).astype(np.int32)
         if not len(empty):
             return self
         return TermMatrix([*self.terms, _PLACEHOLDER], np.append(self.starts, self.starts[-1] + len(empty)),
@@ -169,22 +175,22 @@ class LexicalIndex:
         one column per term), computed with numpy over the counts instead of bm25s's loop over every token."""
         if not documents.n_docs:
             raise ValueError("cannot build a BM25 index over zero chunks; add FAQ, SOP or chat sources")
-        documents = documents.with_placeholders().without_unused_terms()
+        lengths = documents.document_lengths()
+        documents = documents.with_placeholders(lengths).without_unused_terms()
+        lengths = np.maximum(lengths, 1)  # a placeholder counts once
         self.n_docs = documents.n_docs
         doc_freq = np.diff(documents.starts)
         self.doc_freq = dict(zip(documents.terms, doc_freq.tolist()))
         self.doc_freq.pop(_PLACEHOLDER, None)
         if not scorer:
             return self
-        # float32 and in place: at 50,000 chunks the matrix has millions of entries, and every temporary costs.
-        frequencies = documents.counts.astype(np.float32)
-        lengths = np.bincount(documents.rows, weights=documents.counts, minlength=self.n_docs)
+        # float32 and in place: at 50,000 chunks the matrix has millions of entries, and each pass over them costs.
         idf = np.log(1 + (self.n_docs - doc_freq + 0.5) / (doc_freq + 0.5)).astype(np.float32)
         norm = (self.k1 * ((1 - self.b) + self.b * lengths / lengths.mean())).astype(np.float32)
         scores = np.repeat(idf, doc_freq)
-        scores *= frequencies
+        scores *= documents.counts
         denominators = norm[documents.rows]
-        denominators += frequencies
+        denominators += documents.counts
         scores /= denominators
         bm25 = bm25s.BM25(method="lucene", k1=self.k1, b=self.b)
         bm25.scores = {"data": scores, "indices": documents.rows.astype(np.int32, copy=False),

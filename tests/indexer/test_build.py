@@ -50,3 +50,20 @@ def test_corrupt_build_is_refused_and_never_published(settings, embedder, proces
     assert manifest["build_id"] == report.build_id
     with pytest.raises(IndexCorruptError, match="no finished build"):
         publish_build(settings, "does-not-exist")
+
+
+def test_a_build_leaves_the_cycle_collector_on_even_when_it_fails(settings, kb_copy, processor, tmp_path):
+    """Builds run with Python's cycle collector off (it walked their objects for nothing); a serving process that
+    rebuilds must get it back, whether the build succeeded or was refused."""
+    import gc
+
+    from indexer.errors import BuildRefusedError
+
+    assert gc.isenabled()
+    build_index(settings.model_copy(update={"data_dir": kb_copy, "dense_vectors": "auto"}), processor=processor)
+    assert gc.isenabled()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BuildRefusedError):
+        build_index(settings.model_copy(update={"data_dir": tmp_path / "empty", "dense_vectors": "auto"}),
+                    processor=processor)
+    assert gc.isenabled()
