@@ -465,7 +465,37 @@ def packs_for_settings(settings: Any) -> tuple[Taxonomy, list[VendorPack], dict[
     return taxonomy, [*packs, *([own] if own is not None else [])], shared
 
 
+# Compiled vocabularies by the content of everything they are made from: every rebuild asks for its tenant's
+# (reading and checking a dozen YAML files took a third of a small rebuild), and the answer only changes with a file.
+_COMPILED: dict[str, Vocabulary | None] = {}
+_COMPILED_KEPT = 16
+
+
 def vocabulary_for_settings(settings: Any) -> Vocabulary | None:  # noqa: ANN401 - erp_assist.settings.Settings
-    """The vocabulary a tenant's settings choose (``packs_for_settings``), compiled; None without packs."""
+    """The vocabulary a tenant's settings choose (``packs_for_settings``), compiled; None without packs. The same
+    files and choice give the same vocabulary object (compiled once per process)."""
+    key = _sources_digest(settings)
+    if key in _COMPILED:
+        return _COMPILED[key]
     taxonomy, packs, shared = packs_for_settings(settings)
-    return compile_vocabulary(taxonomy, packs, shared)
+    vocabulary = compile_vocabulary(taxonomy, packs, shared)
+    while len(_COMPILED) >= _COMPILED_KEPT:
+        _COMPILED.pop(next(iter(_COMPILED)), None)
+    _COMPILED[key] = vocabulary
+    return vocabulary
+
+
+def _sources_digest(settings: Any) -> str:  # noqa: ANN401
+    """A hash of what ``packs_for_settings`` reads: the vendor choice, the taxonomy, every shipped pack, the
+    tenant's own pack."""
+    vendor_dir = Path(settings.vendor_packs_dir)
+    files = [Path(settings.taxonomy_path), *(sorted(vendor_dir.glob("*.yaml")) if vendor_dir.is_dir() else []),
+             Path(settings.data_dir) / TENANT_PACK]
+    digest = hashlib.sha256(repr((settings.erp_vendors, str(vendor_dir))).encode("utf-8"))
+    for path in files:
+        digest.update(f"\x00{path}\x00".encode())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"\x00missing")
+    return digest.hexdigest()

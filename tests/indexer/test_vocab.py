@@ -157,6 +157,21 @@ def test_settings_choose_vendors_and_a_tenant_overrides_them(tmp_path):
     assert "星空单" in processor.tokenize("星空单打不开")
 
 
+def test_the_same_pack_files_give_the_same_vocabulary_and_an_edited_pack_a_new_one(tmp_path):
+    """Every rebuild asks for its tenant's vocabulary: compiled once while no file it is made from changes."""
+    packs = tmp_path / "vendors"
+    shutil.copytree(FIXTURE_PACKS, packs)
+    settings = make_settings(tmp_path, vendor_packs_dir=packs, erp_vendors="sap")
+    first = vocabulary_for_settings(settings)
+    assert vocabulary_for_settings(settings) is first
+    sap = packs / "sap.yaml"
+    sap.write_text(sap.read_text(encoding="utf-8").replace("words: [移动类型, 库存地点]",
+                                                           "words: [移动类型, 库存地点, 工厂日历]"), encoding="utf-8")
+    edited = vocabulary_for_settings(settings)
+    assert edited is not first and "工厂日历" in edited.words and "工厂日历" not in first.words
+    assert vocabulary_for_settings(settings.model_copy(update={"erp_vendors": "kingdee"})).vendors == ("kingdee",)
+
+
 def test_a_tenant_pack_may_name_a_concept_another_pack_introduced(tmp_path):
     """mrp_controller is a new concept of the SAP pack: a tenant that chose only 金蝶 may still use it (as
     load_vocabulary and the `vocab suggest --write` check allow), at server start and at build time too."""
