@@ -22,6 +22,7 @@ file does not grow with history.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -99,9 +100,9 @@ class BuildCache:
         self.path = self.directory / f"{self.prefix}{_fingerprint(processor, title_weight)}.cache"
         self.processor = processor
         self.title_weight = title_weight
-        # What came from the cache: SOP files read, documents chunked, chunks counted, hygiene pairs (0 or 1).
+        # What came from the cache: SOP files read, documents chunked, chunks counted, module labels, hygiene
+        # pairs (0 or 1).
         self.hits: Counter[str] = Counter()
-        self.tokenized_texts = 0
         cached = self._read()
         self._texts: dict[bytes, dict[str, int]] = cached.get("texts", {})
         self._documents: dict[str, list[dict[str, Any]]] = cached.get("documents", {})
@@ -169,7 +170,6 @@ class BuildCache:
         if counts is None:
             # Interned: a term appears in many texts, and marshal writes an interned string once.
             counts = {sys.intern(token): n for token, n in Counter(self.processor.tokenize(text)).items()}
-            self.tokenized_texts += 1
         (self._used_texts if keep else self._memo)[key] = counts
         return counts
 
@@ -198,9 +198,10 @@ class BuildCache:
                 todo.append(i)
         self.hits["chunks"] += len(chunks) - len(todo)
         counted: list[dict[str, int]] = []
+        # Kept for this build only: the next build takes these chunks' counts from the matrix.
+        text_counts = functools.partial(self._counts, keep=False)
         for done, i in enumerate(todo, start=1):
-            counted.append(chunk_term_counts(chunks[i], lambda text: self._counts(text, keep=False),
-                                             self.title_weight))
+            counted.append(chunk_term_counts(chunks[i], text_counts, self.title_weight))
             if progress and (done % 200 == 0 or done == len(todo)):
                 progress(done, len(todo))
         if progress and not todo:

@@ -117,19 +117,18 @@ class TermMatrix:
         wanted = np.asarray(documents, dtype=np.int32)
         places = np.flatnonzero(np.isin(self.rows, wanted))
         columns = np.searchsorted(self.starts, places, side="right") - 1
-        found: dict[int, dict[str, int]] = {int(d): {} for d in wanted}
-        for place, column in zip(places.tolist(), columns.tolist()):
-            found[int(self.rows[place])][self.terms[column]] = int(self.counts[place])
-        return [found[int(d)] for d in wanted]
+        found: dict[int, dict[str, int]] = {d: {} for d in wanted.tolist()}
+        for row, column, count in zip(self.rows[places].tolist(), columns.tolist(), self.counts[places].tolist()):
+            found[row][self.terms[column]] = count
+        return [found[d] for d in wanted.tolist()]
 
     def document_lengths(self) -> np.ndarray:
         """Each document's number of terms, repeats counted."""
         return np.bincount(self.rows, weights=self.counts, minlength=self.n_docs)
 
-    def with_placeholders(self, lengths: np.ndarray | None = None) -> TermMatrix:
+    def with_placeholders(self, lengths: np.ndarray) -> TermMatrix:
         """Empty documents hold one placeholder term: bm25s cannot index an empty document, and rows stay aligned.
-        ``lengths``: ``document_lengths()`` when known."""
-        lengths = self.document_lengths() if lengths is None else lengths
+        ``lengths``: ``document_lengths()``."""
         empty = np.flatnonzero(lengths == 0).astype(np.int32)
         if not len(empty):
             return self
