@@ -165,8 +165,6 @@ def tune_p1_threshold(p1_probability: np.ndarray, is_p1: np.ndarray, recall_targ
 # Features
 
 
-
-
 @cache
 def shared_processor() -> TextProcessor:
     """One jieba + OpenCC instance per process, shared by every classifier and the off-topic gate (loading
